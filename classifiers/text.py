@@ -1,0 +1,148 @@
+"""The one text normalisation used for matching, with a map back to the original offsets.
+
+Agents and buyers write Traditional or Simplified, full-width letters, emoji and noise inside
+words (不 知 道, 不.关.我.的.事).  Every matcher in the project works on the same *compact*
+form: Traditional→Simplified (OpenCC's character table), full-width→half-width, ASCII
+case-folded, and spaces, punctuation, symbols, emoji and zero-width characters removed.
+Each compact character remembers where it came from, so a flag always points at the span of
+what the agent actually typed.
+
+The per-character table is built once from OpenCC (the well-kept source of the T→S mapping)
+and applied with ``str.translate``, which keeps normalisation in the low microseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["Normalised", "normalise", "fold", "fold_visible", "to_simplified", "CHINESE_DIGITS"]
+
+_DROP = "\x00"  # placeholder for an ignorable character in the 1:1 folded form
+
+#: Chinese numerals (and the 幺 used when reading phone numbers aloud) → ASCII digits.
+CHINESE_DIGITS = {
+    "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
+    "壹": "1", "贰": "2", "叁": "3", "肆": "4", "伍": "5", "陆": "6", "柒": "7", "捌": "8", "玖": "9",
+}
+
+# Code point ranges holding Han characters that OpenCC may convert.
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2A6DF))
+_SCAN_LIMIT = 0x20000  # categories are scanned below this; emoji live in 0x1F000-0x1FAFF
+
+
+def _is_ignorable(ch: str) -> bool:
+    """Spaces, punctuation, symbols (incl. emoji) and format characters (zero-width)."""
+    cat = unicodedata.category(ch)
+    return cat[0] in "PZSC"
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """(fold table, simplified-only table, visible fold table), built once per process."""
+    import opencc  # imported lazily: building the table is the only use
+
+    converter = opencc.OpenCC("t2s")
+    han = [chr(cp) for lo, hi in _HAN_RANGES for cp in range(lo, hi + 1)]
+    converted = converter.convert("\n".join(han)).split("\n")
+    simplified: dict[int, str] = {}
+    if len(converted) == len(han):
+        for src, dst in zip(han, converted, strict=True):
+            if dst != src and len(dst) == 1:
+                simplified[ord(src)] = dst
+    fold: dict[int, str] = dict(simplified)
+    visible: dict[int, str] = dict(simplified)
+    for cp in range(_SCAN_LIMIT):
+        if cp in fold or 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if 0xFF01 <= cp <= 0xFF5E:  # full-width ASCII
+            half = chr(cp - 0xFEE0).lower()
+            fold[cp] = _DROP if _is_ignorable(half) else half
+            visible[cp] = half
+            continue
+        if "A" <= ch <= "Z":
+            fold[cp] = visible[cp] = ch.lower()
+            continue
+        if ch.isdigit() and not ch.isascii():  # ①, ⓪, ９, ❶, superscripts ...
+            digit = unicodedata.digit(ch, None)
+            if digit is not None:
+                fold[cp] = visible[cp] = str(digit)
+                continue
+        if _is_ignorable(ch):
+            fold[cp] = _DROP
+    for cp in range(0x1F000, 0x1FB00):  # emoji and pictographs
+        fold[cp] = _DROP
+    return fold, simplified, visible
+
+
+def fold(text: str) -> str:
+    """Same length as ``text``: simplified, half-width, lower-case; ignorables become NUL."""
+    return text.translate(_tables()[0])
+
+
+def fold_visible(text: str) -> str:
+    """Like ``fold`` but punctuation and spaces stay (for links and other punctuated shapes)."""
+    return text.translate(_tables()[2])
+
+
+def to_simplified(text: str) -> str:
+    """Traditional→Simplified only, character by character (keeps length and punctuation)."""
+    return text.translate(_tables()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """The compact form of ``original`` and where each of its characters came from."""
+
+    original: str
+    text: str
+    offsets: tuple[int, ...] | None  # offsets[i] = index in original of text[i]; None = identity
+
+    def origin(self, index: int) -> int:
+        """Original index of compact character ``index``."""
+        return index if self.offsets is None else self.offsets[index]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original ``[start, end)`` covering compact ``[start, end)`` (end exclusive)."""
+        if end <= start:
+            pos = self.origin(start) if start < len(self.text) else len(self.original)
+            return pos, pos
+        return self.origin(start), self.origin(end - 1) + 1
+
+    def without(self, drop: frozenset[str]) -> Normalised:
+        """A further-compacted view without the characters in ``drop`` (e.g. digits as noise)."""
+        keep = [i for i, ch in enumerate(self.text) if ch not in drop]
+        if len(keep) == len(self.text):
+            return self
+        return Normalised(
+            self.original,
+            "".join(self.text[i] for i in keep),
+            tuple(self.origin(i) for i in keep),
+        )
+
+
+def normalise(text: str) -> Normalised:
+    """Map ``text`` to its compact matching form, keeping the offset map back to ``text``."""
+    folded = fold(text)
+    if _DROP not in folded:
+        return Normalised(text, folded, None)
+    offsets = tuple(i for i, ch in enumerate(folded) if ch != _DROP)
+    return Normalised(text, folded.replace(_DROP, ""), offsets)
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Original indices where a new sentence begins (after 。！？!?；;~～ or a line break)."""
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch in "。！？!?；;\n～~…":
+            starts.append(i + 1)
+    return starts
+
+
+def sentence_of(starts: list[int], index: int) -> int:
+    """Which sentence (by ``sentence_starts``) the original ``index`` falls in."""
+    return bisect.bisect_right(starts, index) - 1
