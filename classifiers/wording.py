@@ -169,8 +169,9 @@ class Checker:
         hits: list[_Hit] = []
         for index in self._shapes:
             rule = self.rules[index]
-            if rule.shape == "one_char" and len(compact.text) == 1:
-                hits.append(_Hit(index, *compact.span(0, 1)))
+            if rule.shape == "one_char" and len(compact.text) <= 1 and draft.strip():
+                # one character, or nothing but a symbol/emoji ("?", "👌")
+                hits.append(_Hit(index, *compact.span(0, 1)) if compact.text else _Hit(index, 0, len(draft)))
             elif rule.shape == "too_long" and len(draft.strip()) > (rule.limit or 150):
                 hits.append(_Hit(index, 0, len(draft)))
             elif rule.shape == "no_honorific" and len(_CJK.findall(compact.text)) >= (rule.limit or 8):

@@ -46,9 +46,10 @@ class ItemIn(BaseModel):
 
 def _bootstrap_tokens(hub: Hub, settings: Settings) -> None:
     store = hub.store
+    first_start = not store.has_tokens()
     if settings.bootstrap_token and store.lookup_token(settings.bootstrap_token) is None:
         store.create_token("supervisor", "bootstrap", settings.bootstrap_token)
-    if not store.has_tokens():
+    if first_start:
         created = {role: store.create_token(role, name) for role, name in
                    (("agent", "首个客服"), ("supervisor", "首个主管"), ("qa", "首个质检"))}
         path = settings.data_dir / "first-tokens.txt"
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub: Hub = websocket.app.state.hub
         origin = websocket.headers.get("origin")
         if origin is not None and not _origin_allowed(origin, websocket, hub.settings):
+            await websocket.accept()  # accept first so the client sees the close code, not a bare 403
             await websocket.close(code=4403, reason="origin not allowed")
             return
         await AgentSession(hub, websocket).run()

@@ -1,0 +1,5 @@
+"""``python -m assistant`` is ``coach``."""
+
+from assistant.cli import main
+
+main()

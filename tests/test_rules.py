@@ -1,0 +1,96 @@
+"""Every wording rule's own examples, the bundled templates, and false-alarm / recall figures."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.policy import CompiledPolicy
+from phrasebook.files import load_default
+
+BOOK = load_default()
+POLICY = CompiledPolicy.build(BOOK)
+DATA = Path(__file__).parent / "data" / "checker"
+
+
+def _examples():  # one test per example, so adding a rule adds its tests
+    for rule in BOOK.rules:
+        for text in rule.examples.flag:
+            yield pytest.param(rule.id, text, True, id=f"{rule.id}-flags-{text[:12]}")
+        for text in rule.examples.pass_:
+            yield pytest.param(rule.id, text, False, id=f"{rule.id}-passes-{text[:12]}")
+
+
+@pytest.mark.parametrize(("rule_id", "text", "should_flag"), list(_examples()))
+def test_rule_examples(rule_id: str, text: str, should_flag: bool) -> None:
+    flagged = [f for f in POLICY.check(text) if f.rule == rule_id]
+    assert bool(flagged) == should_flag, POLICY.check(text)
+    for flag in flagged:
+        assert text[flag.start:flag.end] == flag.match and flag.message and flag.suggestion
+
+
+def test_every_rule_has_examples_both_ways() -> None:
+    for rule in BOOK.rules:
+        assert rule.examples.flag, rule.id
+        assert rule.why and rule.source and rule.message and rule.suggestion, rule.id
+
+
+@pytest.mark.parametrize("template", BOOK.approved_templates(), ids=lambda t: t.id)
+def test_approved_templates_are_never_blocked(template) -> None:  # type: ignore[no-untyped-def]
+    assert not [f for f in POLICY.check_template(template) if f.severity == "block"]
+
+
+@pytest.mark.parametrize(("draft", "rule"), [
+    ("不關我的事", "taboo.not_my_business"),
+    ("不 知 道", "taboo.dont_know"),
+    ("不.关.我.的.事", "taboo.not_my_business"),
+    ("加我微信", "offsite.wechat"), ("V信联系", "offsite.wechat"), ("ＶＸ同号", "offsite.wechat"),
+    ("加薇", "offsite.wechat"), ("威信号", "offsite.wechat"), ("加q", "offsite.qq"), ("扣扣", "offsite.qq"),
+    ("qq 12345678", "offsite.qq_number"), ("电话 138-1234-5678", "offsite.phone"),
+    ("１３８ １２３４ ５６７８", "offsite.phone"), ("去 www.xx.cn 看", "offsite.link"),
+    ("保证明天到", "promise.categorical"), ("全网最低价", "ad.absolute"), ("我不能改价", "negative.i_cannot"),
+    ("你自己没看清楚", "blame.buyer_mistake"), ("好评返现5元", "review.cashback"), ("不清楚", "brushoff.unclear"),
+    ("嗯", "shape.one_char"),
+])
+def test_issue_cases_are_caught(draft: str, rule: str) -> None:
+    assert rule in {f.rule for f in POLICY.check(draft)}
+
+
+def test_known_order_numbers_are_not_phone_numbers() -> None:
+    assert not POLICY.check("亲，您的单号是13812345678哦", frozenset({"13812345678"}))
+    assert POLICY.check("亲，您的单号是13812345678哦")
+
+
+def test_flag_spans_point_at_the_original_draft() -> None:
+    draft = "亲，这个不.關.我.的.事哦"
+    (flag,) = [f for f in POLICY.check(draft) if f.rule == "taboo.not_my_business"]
+    assert draft[flag.start:flag.end] == "不.關.我.的.事"
+
+
+def test_false_alarms_on_ordinary_polite_replies_are_rare() -> None:
+    polite = [line for line in (DATA / "polite_replies.txt").read_text(encoding="utf-8").splitlines() if line]
+    flagged = [(t, POLICY.check(t)) for t in polite]
+    noisy = [(t, [f.rule for f in fl]) for t, fl in flagged if fl]
+    assert len(polite) >= 400
+    assert len(noisy) / len(polite) <= 0.01, noisy  # measured: 0 of 473 (docs/performance.md)
+    assert not [t for t, fl in flagged if any(f.severity == "block" for f in fl)]
+
+
+# Categories overlap in the seeds' own wording (不知道 is a taboo *and* a brush-off).
+ALIASES = {"taboo": {"taboo", "shift_blame", "brush_off", "insult"}, "brush_off": {"brush_off", "taboo"},
+           "shift_blame": {"shift_blame", "taboo", "brush_off"}, "one_char": {"one_char", "taboo"}}
+
+
+def test_recall_on_violating_drafts() -> None:
+    items = [json.loads(line) for line in (DATA / "violations.jsonl").read_text(encoding="utf-8").splitlines()]
+    caught = total = 0
+    silent = []
+    for item in items:
+        found = {f.category for f in POLICY.check(item["text"])}
+        for category in item["categories"]:
+            total += 1
+            caught += bool(found & ALIASES.get(category, {category}))
+        if not found:
+            silent.append(item["text"])
+    assert len(silent) <= len(items) * 0.02, silent  # a violating draft nearly always gets some flag
+    assert caught / total >= 0.95, caught / total
