@@ -203,11 +203,11 @@ def phrasebook_import(
 
     if not source.exists():
         raise fail(f"找不到 {source}")
-    store = open_store()
+    store = open_store().phrasebook
     if source.suffix == ".csv":
         from phrasebook.tabular import CsvProblem, templates_from_csv
 
-        current = store.load()
+        current = store.load() if not store.is_empty() else load_default()
         try:
             templates, problems = templates_from_csv(source.read_bytes(), str(source))
         except CsvProblem as exc:

@@ -16,8 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column, DateTime, Engine, Integer, MetaData, String, Table, Text, create_engine, event, insert,
-    select, update,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
 )
 
 from .schema import Intent, Phrasebook, Template, WordingRule

@@ -56,7 +56,7 @@ def _bootstrap_tokens(hub: Hub, settings: Settings) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{role}\t{token}\n" for role, token in created.items()), encoding="utf-8")
         path.chmod(0o600)
-        print("首次启动，已创建访问令牌 / first start, tokens created (also in %s):" % path, flush=True)
+        print(f"首次启动，已创建访问令牌 / first start, tokens created (also in {path}):", flush=True)
         for role, token in created.items():
             print(f"  {role:10s} {token}", flush=True)
 
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     any_role = require()
     supervisor = require("supervisor")
-    qa_or_supervisor = require("qa", "supervisor")
+    require("qa", "supervisor")
 
     # ------------------------------------------------------------ health and metrics
     @app.get("/healthz")

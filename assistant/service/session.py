@@ -20,8 +20,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..engine import Coaching, ObligationOutcome, ReplyTiming, SlaBreach, SlaWarning
 from .hub import AgentState, Hub
 from .protocol import (
-    AgentReply, BuyerMessage, CloseConversation, Draft, Feedback, Hello, ProtocolError, SuggestionUsed,
-    error_frame, parse_client_frame,
+    AgentReply,
+    BuyerMessage,
+    CloseConversation,
+    Draft,
+    Feedback,
+    Hello,
+    ProtocolError,
+    SuggestionUsed,
+    error_frame,
+    parse_client_frame,
 )
 
 __all__ = ["AgentSession"]

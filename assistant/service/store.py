@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Engine, Float, Integer, String, Table, Text, UniqueConstraint, insert, select,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
