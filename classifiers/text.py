@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = ["Normalised", "normalise", "fold", "fold_visible", "to_simplified", "CHINESE_DIGITS"]
@@ -94,17 +93,33 @@ def to_simplified(text: str) -> str:
     return text.translate(_tables()[1])
 
 
-@dataclass(frozen=True, slots=True)
 class Normalised:
-    """The compact form of ``original`` and where each of its characters came from."""
+    """The compact form of ``original`` and where each of its characters came from.
 
-    original: str
-    text: str
-    offsets: tuple[int, ...] | None  # offsets[i] = index in original of text[i]; None = identity
+    The offset map is built lazily: most drafts have no hit, so most never need it.
+    """
+
+    __slots__ = ("original", "text", "_folded", "_offsets")
+
+    def __init__(self, original: str, text: str, offsets: tuple[int, ...] | None = None,
+                 folded: str | None = None) -> None:
+        self.original = original
+        self.text = text
+        self._offsets = offsets
+        self._folded = folded  # the 1:1 folded form with NULs, when offsets are still to be built
+
+    @property
+    def offsets(self) -> tuple[int, ...] | None:
+        """offsets[i] = index in original of text[i]; None = identity."""
+        if self._offsets is None and self._folded is not None:
+            self._offsets = tuple(i for i, ch in enumerate(self._folded) if ch != _DROP)
+            self._folded = None
+        return self._offsets
 
     def origin(self, index: int) -> int:
         """Original index of compact character ``index``."""
-        return index if self.offsets is None else self.offsets[index]
+        offsets = self.offsets
+        return index if offsets is None else offsets[index]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``[start, end)`` covering compact ``[start, end)`` (end exclusive)."""
@@ -118,20 +133,15 @@ class Normalised:
         keep = [i for i, ch in enumerate(self.text) if ch not in drop]
         if len(keep) == len(self.text):
             return self
-        return Normalised(
-            self.original,
-            "".join(self.text[i] for i in keep),
-            tuple(self.origin(i) for i in keep),
-        )
+        return Normalised(self.original, "".join(self.text[i] for i in keep), tuple(self.origin(i) for i in keep))
 
 
 def normalise(text: str) -> Normalised:
     """Map ``text`` to its compact matching form, keeping the offset map back to ``text``."""
     folded = fold(text)
     if _DROP not in folded:
-        return Normalised(text, folded, None)
-    offsets = tuple(i for i, ch in enumerate(folded) if ch != _DROP)
-    return Normalised(text, folded.replace(_DROP, ""), offsets)
+        return Normalised(text, folded)
+    return Normalised(text, folded.replace(_DROP, ""), folded=folded)
 
 
 def sentence_starts(text: str) -> list[int]:

@@ -27,6 +27,7 @@ __all__ = ["Flag", "CheckContext", "Checker", "SEVERITY_RANK"]
 SEVERITY_RANK = {"warn": 1, "block": 2}
 _NOISE = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGIT_TABLE = str.maketrans(CHINESE_DIGITS)
+_NOISE_TABLE = str.maketrans("", "", "".join(_NOISE))
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS = 0, 1, 2
 _GLOBAL = -1
@@ -63,6 +64,19 @@ class CheckContext:
 
 
 _EMPTY_CONTEXT = CheckContext()
+
+
+class _DigitsView:
+    """The compact text with Chinese numerals as digits (same length, same offsets)."""
+
+    __slots__ = ("text", "_compact")
+
+    def __init__(self, compact: Normalised) -> None:
+        self.text = compact.text.translate(_DIGIT_TABLE)
+        self._compact = compact
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        return self._compact.span(start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,8 @@ class Checker:
             if self._keys else None
         )
         self._has_noise_rules = bool(self._noise_rules)
+        self._honorifics = {i: [w for w in (normalise(p).text for p in self.rules[i].patterns) if w]
+                            for i in self._shapes}
 
     # ------------------------------------------------------------------ scanning
     def _scan(self, view: Normalised, only_noise: bool = False) -> tuple[list[_Hit], list[_Hit], list[_Hit]]:
@@ -137,7 +153,7 @@ class Checker:
 
     def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext) -> list[_Hit]:
         hits: list[_Hit] = []
-        digits_view: Normalised | None = None
+        digits_view: _DigitsView | None = None
         folded: str | None = None
         known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
         for index, view_name, patterns in self._regex:
@@ -147,10 +163,10 @@ class Checker:
                 text, view = folded, None
             elif view_name == "digits":
                 if digits_view is None:
-                    digits_view = Normalised(draft, compact.text.translate(_DIGIT_TABLE), compact.offsets)
+                    digits_view = _DigitsView(compact)
                 text, view = digits_view.text, digits_view
             else:
-                text, view = compact.text, compact
+                text, view = compact.text, compact  # type: ignore[assignment]
             for pattern in patterns:
                 for m in pattern.finditer(text):
                     if m.end() == m.start():
@@ -175,8 +191,7 @@ class Checker:
             elif rule.shape == "too_long" and len(draft.strip()) > (rule.limit or 150):
                 hits.append(_Hit(index, 0, len(draft)))
             elif rule.shape == "no_honorific" and len(_CJK.findall(compact.text)) >= (rule.limit or 8):
-                words = [normalise(p).text for p in rule.patterns]
-                if not any(w and w in compact.text for w in words):
+                if not any(w in compact.text for w in self._honorifics[index]):
                     hits.append(_Hit(index, 0, len(draft)))
         return hits
 
@@ -189,10 +204,17 @@ class Checker:
         compact = normalise(draft)
         hits, allows, unless = self._scan(compact)
         if self._has_noise_rules and _NOISE.intersection(compact.text):
-            noise_view = compact.without(_NOISE)
-            more, more_allows, _ = self._scan(noise_view, only_noise=True)
-            hits += more
-            allows += more_allows
+            # Noise inside words (傻1逼): scan a view without digits and letters, but build
+            # its offset map only if a noise-tolerant rule actually matches there.
+            noise_text = compact.text.translate(_NOISE_TABLE)
+            if self._automaton is not None and any(
+                kind == _HIT and rule in self._noise_rules
+                for key, _s, _e in self._automaton.find_matches_as_indexes(noise_text, overlapping=True)
+                for rule, kind in self._entries[key]
+            ):
+                more, more_allows, _ = self._scan(compact.without(_NOISE), only_noise=True)
+                hits += more
+                allows += more_allows
         hits += self._regex_hits(draft, compact, context)
         hits += self._shape_hits(draft, compact)
         if not hits:

@@ -42,7 +42,7 @@ def _best_threshold(probs: np.ndarray, truth: np.ndarray) -> float:
     return best
 
 
-def fit(train: Sequence[Example], dev: Sequence[Example], c: float = 8.0, seed: int = 0) -> IntentModel:
+def fit(train: Sequence[Example], dev: Sequence[Example], c: float = 64.0, seed: int = 0) -> IntentModel:
     """Train on ``train``, tune thresholds on ``dev``; returns the model with its provenance."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
