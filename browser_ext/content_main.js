@@ -44,6 +44,7 @@ export async function start() {
   let currentKey = '';
   let draftTimer = null;
   let pending = null;       // {conversationId, templateId, text}: last inserted suggestion
+  let observer = null;
 
   function post(message) {
     if (!alive) return Promise.resolve(null);
@@ -51,7 +52,7 @@ export async function start() {
       .catch((err) => {
         if (String(err && err.message).includes('Extension context invalidated')) {
           alive = false; // the extension was reloaded: this copy of the script is an orphan
-          observer.disconnect();
+          if (observer) observer.disconnect();
         }
         return null;
       });
@@ -145,7 +146,7 @@ export async function start() {
 
   // -------------------------------------------------------------- watching the page
   let scanQueued = false;
-  const observer = new MutationObserver(() => {
+  observer = new MutationObserver(() => {
     if (scanQueued) return;
     scanQueued = true;
     queueMicrotask(() => {

@@ -2,22 +2,20 @@
 // the background worker's state, and sends the agent's choices back through the same port.
 import { INTENTS, intentName, categoryName, SEVERITY_NAMES } from './lib/intents.js';
 import { distinctFlags, segments } from './lib/spans.js';
-import { secondsLeft } from './lib/state.js';
+import { flagKey, secondsLeft } from './lib/state.js';
 
 const $ = (sel) => document.querySelector(sel);
 const CONN_TEXT = {
   idle: '未连接', connecting: '连接中…', authenticating: '验证中…', connected: '已连接',
   waiting: '重连中…', auth_failed: '令牌无效', origin_refused: '来源被拒绝',
 };
-const TOAST_MS = 5000;
 
 let state = null;
 let port = null;
 let reqCounter = 0;
 const pending = new Map();
 const rendered = new Map(); // section -> key of what it shows now
-const toasted = new Set();
-const openedAt = Date.now();
+const results = new Map(); // "conversation|message|template" -> {text, bad}: outcome of 插入/复制
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -119,6 +117,12 @@ function render() {
     }
     $('#focus-meta').textContent = meta.join(' · ');
   });
+  section('focus-last', conv && conv.lastBuyer ? [conv.id, conv.lastBuyer] : null, () => {
+    const box = $('#focus-last');
+    box.hidden = !(conv && conv.lastBuyer);
+    if (box.hidden) return;
+    box.replaceChildren(h('span', { class: 'label' }, '买家最新消息'), conv.lastBuyer.text);
+  });
 
   renderIntents(conv);
   renderSuggestions(conv, cfg);
@@ -126,7 +130,6 @@ function render() {
   renderLastReply(conv);
   renderOthers();
   renderTimer();
-  renderToasts(conv);
 
   section('footer', [state.conn.agentName, state.conn.role, state.conn.phrasebookRevision, state.outboxSize, cfg.serverUrl], () => {
     const parts = [];
@@ -175,7 +178,14 @@ function renderSuggestions(conv, cfg) {
     if (!coaching) return;
     const cards = coaching.suggestions.map((s) => {
       const used = conv.used && conv.used.template_id === s.template_id;
+      const resultKey = `${conv.id}|${coaching.message_id}|${s.template_id}`;
       const result = h('span', { class: 'result' });
+      const show = (text, bad) => {
+        results.set(resultKey, { text, bad });
+        result.textContent = text;
+        result.classList.toggle('bad', bad);
+      };
+      if (results.has(resultKey)) show(results.get(resultKey).text, results.get(resultKey).bad);
       const insert = h('button', {
         class: 'btn small btn-insert', type: 'button', disabled: cfg.watchOnly,
         title: cfg.watchOnly ? '只看模式下不修改页面' : '填入店铺页面的输入框（不会自动发送）',
@@ -185,16 +195,14 @@ function renderSuggestions(conv, cfg) {
             conversation_id: conv.id, template_id: s.template_id, text: s.text, message_id: coaching.message_id,
           });
           insert.disabled = false;
-          result.textContent = answer.ok ? '已填入输入框' : answer.reason || '插入失败';
-          result.classList.toggle('bad', !answer.ok);
+          show(answer.ok ? '已填入输入框' : answer.reason || '插入失败', !answer.ok);
         },
       }, '插入');
       const copy = h('button', {
         class: 'btn small ghost btn-copy', type: 'button',
         onclick: async () => {
           const ok = await copyText(s.text);
-          result.textContent = ok ? '已复制' : '复制失败';
-          result.classList.toggle('bad', !ok);
+          show(ok ? '已复制' : '复制失败', !ok);
         },
       }, '复制');
       return h('div', { class: `suggestion${used ? ' used' : ''}`, dataset: { templateId: s.template_id, intent: s.intent } },
@@ -242,8 +250,13 @@ function renderDraft(conv) {
       return h('mark', { class: 'flag-span', dataset: { severity: seg.severity, rules: seg.flagIndexes.map((i) => flags[i].rule).join(' ') }, title: reasons }, seg.text);
     });
     $('#draft-text').replaceChildren(...pieces);
-    $('#flags').replaceChildren(...flags.map((f) => h('li', { class: 'flag', dataset: { rule: f.rule, severity: f.severity } },
+    // A flag seen for the first time in this draft is marked 新 once; later checks list it quietly.
+    const fresh = new Set((conv.alerts || []).filter((a) => a.draft_id === check.draft_id).map((a) => a.key));
+    $('#flags').replaceChildren(...flags.map((f) => h('li', {
+      class: `flag${fresh.has(flagKey(f, check.text)) ? ' fresh' : ''}`, dataset: { rule: f.rule, severity: f.severity },
+    },
       h('div', {},
+        fresh.has(flagKey(f, check.text)) ? h('span', { class: 'new' }, '新') : null,
         h('span', { class: 'sev' }, SEVERITY_NAMES[f.severity] || f.severity),
         h('span', { class: 'match' }, `“${f.match}”`), ` · ${categoryName(f.category)}`),
       h('div', { class: 'reason' }, f.message),
@@ -308,8 +321,9 @@ function renderTimer() {
   if (round) {
     const left = secondsLeft(round, offset);
     mode = round.state;
-    const label = mode === 'breach' ? '已超时' : mode === 'warning' ? '即将超时' : '';
-    text = label && left < 0 ? `${label} ${Math.floor(-left)} 秒` : `${label ? `${label} · ` : ''}${formatLeft(left)}`;
+    if (mode === 'breach') text = `已超时 ${Math.max(0, Math.floor(-left))} 秒`;
+    else if (mode === 'warning') text = left >= 0 ? `即将超时 · 剩余 ${Math.ceil(left)} 秒` : formatLeft(left);
+    else text = formatLeft(left);
     if (round.limit_s) width = Math.max(0, Math.min(100, (left / round.limit_s) * 100));
   } else if (conv && conv.lastReply && conv.lastReply.status === 'recorded' && conv.lastReply.latency_s != null) {
     mode = 'replied';
@@ -320,19 +334,6 @@ function renderTimer() {
   $('#timer-bar').style.width = `${width}%`;
   for (const el of document.querySelectorAll('#others .t')) {
     el.textContent = formatLeft(Number(el.dataset.deadline) - (Date.now() / 1000 + offset));
-  }
-}
-
-function renderToasts(conv) {
-  if (!conv) return;
-  for (const alert of conv.alerts || []) {
-    const key = `${conv.id}|${alert.key}|${alert.at}`;
-    if (toasted.has(key) || alert.at < openedAt - 2000) continue;
-    toasted.add(key);
-    const toast = h('div', { class: 'toast', dataset: { severity: alert.severity, rule: alert.rule } },
-      `${SEVERITY_NAMES[alert.severity] || ''}：“${alert.match}” ${alert.message}`);
-    $('#toasts').append(toast);
-    setTimeout(() => toast.remove(), TOAST_MS);
   }
 }
 

@@ -37,10 +37,17 @@ class Server:
         return dict(line.split("\t") for line in lines)
 
 
-def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
-    port = free_port()
-    data_dir = tmp_path / "coach-data"
+def start_server(tmp_path: Path, *, port: int | None = None, data_dir: Path | None = None,
+                 **env: str) -> Iterator[Server]:
+    """Run ``coach serve`` on a loopback port until the generator is closed.
+
+    ``env`` adds COACH_* variables; pass the same ``port`` and ``data_dir`` to start the same
+    service again after stopping it (reconnect tests).
+    """
+    port = port or free_port()
+    data_dir = data_dir or tmp_path / "coach-data"
     environment = dict(os.environ, COACH_DATA_DIR=str(data_dir), COACH_BOOTSTRAP_TOKEN=SUPERVISOR_TOKEN, **env)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -73,6 +80,13 @@ def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
 def server(tmp_path: Path) -> Iterator[Server]:
     """A fresh service with short reply limits (×0.1: first response 3 s, answers 2 s)."""
     yield from start_server(tmp_path, COACH_LIMIT_SCALE="0.1", COACH_SHIFT_OVERRIDE="day")
+
+
+@pytest.fixture
+def coach_server(tmp_path: Path) -> Iterator[str]:
+    """Base URL of a fresh service for browser tests: day shift, limits ×0.2 (first reply 6 s)."""
+    for server in start_server(tmp_path, COACH_LIMIT_SCALE="0.2", COACH_SHIFT_OVERRIDE="day"):
+        yield server.base
 
 
 @pytest.fixture(scope="session")

@@ -141,6 +141,7 @@ class AgentSession:
             "type": "welcome", "agent_id": frame.agent_id, "name": info.name, "role": info.role,
             "server_time": time.time(), "phrasebook_revision": self.hub.policy.revision,
             "seq": self.agent.seq, "resumed": resumed, "missed": len(missed),
+            "intents": [{"id": i.id, "name": i.name} for i in self.hub.policy.book.intents],
         })
         for push in missed:
             await self.send(push)

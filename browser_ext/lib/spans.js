@@ -32,7 +32,8 @@ export function segments(text, flags) {
   });
 }
 
-// Flags shown in the list: one per rule and span (the same span flagged twice is shown once).
+// Flags shown in the list: one per rule and span (the same span flagged twice is shown once),
+// blocking ones first, then in the order they appear in the draft.
 export function distinctFlags(flags) {
   const seen = new Set();
   const out = [];
@@ -42,5 +43,5 @@ export function distinctFlags(flags) {
     seen.add(key);
     out.push(flag);
   }
-  return out;
+  return out.sort((a, b) => (RANK[b.severity] || 0) - (RANK[a.severity] || 0) || a.start - b.start);
 }

@@ -33,9 +33,12 @@ export function addNotice(state, text, level = 'error', now = Date.now()) {
   state.notices = [...state.notices, { text, level, at: now }].slice(-MAX_NOTICES);
 }
 
-// A flag is shown (alerted) once per rule and matched span of a draft, however often the
-// agent keeps typing around it.
-export function flagKey(flag) {
+// A flag is alerted once per rule and flagged span of a draft, however often the agent keeps
+// typing around it.  A span is known by its matched words; a rule about the whole draft (no
+// honorific, too long: the span is the entire text and changes with every keystroke) by its id.
+export function flagKey(flag, text = '') {
+  const length = Array.from(text || '').length;
+  if (flag.start === 0 && length && flag.end >= length) return `${flag.rule}@*`;
   return `${flag.rule}@${flag.match}`;
 }
 
@@ -119,10 +122,10 @@ export function applyServerFrame(state, frame, now = Date.now()) {
       draft.check = { draft_id: frame.draft_id, text: frame.text, flags, ok: frame.ok !== false };
       const seen = new Set(conv.seenFlags);
       for (const flag of flags) {
-        const key = flagKey(flag);
+        const key = flagKey(flag, frame.text);
         if (seen.has(key)) continue;
         seen.add(key);
-        conv.alerts = [...conv.alerts, { key, at: now, ...flag }].slice(-MAX_ALERTS);
+        conv.alerts = [...conv.alerts, { key, at: now, draft_id: frame.draft_id, ...flag }].slice(-MAX_ALERTS);
       }
       conv.seenFlags = [...seen];
       break;
