@@ -36,10 +36,12 @@ def generated_rules(count: int, rng: random.Random) -> list[WordingRule]:
     return rules
 
 
-def drafts(n: int, rng: random.Random) -> list[str]:
+def drafts(n: int, rng: random.Random, clean_only: bool = False) -> list[str]:
+    """Drafts built from the checker corpora: polite replies and (unless ``clean_only``) violations."""
     pool = (ROOT / "tests/data/checker/polite_replies.txt").read_text(encoding="utf-8").splitlines()
-    pool += [line.split('"text": "')[1].split('"')[0] for line in
-             (ROOT / "tests/data/checker/violations.jsonl").read_text(encoding="utf-8").splitlines()]
+    if not clean_only:
+        pool += [line.split('"text": "')[1].split('"')[0] for line in
+                 (ROOT / "tests/data/checker/violations.jsonl").read_text(encoding="utf-8").splitlines()]
     out = []
     for _ in range(n):
         target = rng.randint(20, 300)
@@ -84,6 +86,7 @@ def main() -> None:
     checker = Checker(rules, book.allow)
     print(f"checker build: {time.perf_counter() - start:.2f} s")
     ours = timed("Reply Coach Checker (all rules)", checker.check, items)
+    timed("  same, polite drafts only", checker.check, drafts(args.drafts, random.Random(8), clean_only=True))
 
     def naive(text: str) -> list[str]:
         compact = normalise(text).text

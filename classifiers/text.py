@@ -14,8 +14,10 @@ and applied with ``str.translate``, which keeps normalisation in the low microse
 from __future__ import annotations
 
 import bisect
+import re
 import unicodedata
 from functools import lru_cache
+from itertools import compress
 
 __all__ = ["Normalised", "normalise", "fold", "fold_visible", "to_simplified", "CHINESE_DIGITS"]
 
@@ -40,8 +42,13 @@ def _is_ignorable(ch: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
-    """(fold table, simplified-only table, visible fold table), built once per process."""
+def _tables() -> tuple[str, str, str]:
+    """(fold table, simplified-only table, visible fold table), built once per process.
+
+    Each table is a string indexed by code point (``str.translate`` accepts any sequence):
+    indexing a string is ~1.5× faster than a dict lookup that misses for most characters.
+    Code points past the table's end are left unchanged.  (Surrogates never occur in ``str``.)
+    """
     import opencc  # imported lazily: building the table is the only use
 
     converter = opencc.OpenCC("t2s")
@@ -75,7 +82,15 @@ def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
             fold[cp] = _DROP
     for cp in range(0x1F000, 0x1FB00):  # emoji and pictographs
         fold[cp] = _DROP
-    return fold, simplified, visible
+    return _as_string(fold), _as_string(simplified), _as_string(visible)
+
+
+def _as_string(mapping: dict[int, str]) -> str:
+    size = max(mapping, default=0) + 1
+    table = [chr(cp) if not 0xD800 <= cp <= 0xDFFF else "\x00" for cp in range(size)]
+    for cp, value in mapping.items():
+        table[cp] = value
+    return "".join(table)
 
 
 def fold(text: str) -> str:
@@ -112,7 +127,8 @@ class Normalised:
     def offsets(self) -> tuple[int, ...] | None:
         """offsets[i] = index in original of text[i]; None = identity."""
         if self._offsets is None and self._folded is not None:
-            self._offsets = tuple(i for i, ch in enumerate(self._folded) if ch != _DROP)
+            folded = self._folded
+            self._offsets = tuple(compress(range(len(folded)), map(_DROP.__ne__, folded)))
             self._folded = None
         return self._offsets
 
@@ -133,7 +149,9 @@ class Normalised:
         keep = [i for i, ch in enumerate(self.text) if ch not in drop]
         if len(keep) == len(self.text):
             return self
-        return Normalised(self.original, "".join(self.text[i] for i in keep), tuple(self.origin(i) for i in keep))
+        offsets = self.offsets
+        origins = tuple(keep) if offsets is None else tuple(map(offsets.__getitem__, keep))
+        return Normalised(self.original, "".join(map(self.text.__getitem__, keep)), origins)
 
 
 def normalise(text: str) -> Normalised:
@@ -144,13 +162,12 @@ def normalise(text: str) -> Normalised:
     return Normalised(text, folded.replace(_DROP, ""), folded=folded)
 
 
+_SENTENCE_END = re.compile(r"[。！？!?；;\n～~…]")
+
+
 def sentence_starts(text: str) -> list[int]:
     """Original indices where a new sentence begins (after 。！？!?；;~～ or a line break)."""
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch in "。！？!?；;\n～~…":
-            starts.append(i + 1)
-    return starts
+    return [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
 
 
 def sentence_of(starts: list[int], index: int) -> int:

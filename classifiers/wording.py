@@ -27,6 +27,7 @@ __all__ = ["Flag", "CheckContext", "Checker", "SEVERITY_RANK"]
 SEVERITY_RANK = {"warn": 1, "block": 2}
 _NOISE = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGIT_TABLE = str.maketrans(CHINESE_DIGITS)
+_CHINESE_DIGIT_CHARS = frozenset(CHINESE_DIGITS)
 _NOISE_TABLE = str.maketrans("", "", "".join(_NOISE))
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS = 0, 1, 2
@@ -72,7 +73,8 @@ class _DigitsView:
     __slots__ = ("text", "_compact")
 
     def __init__(self, compact: Normalised) -> None:
-        self.text = compact.text.translate(_DIGIT_TABLE)
+        text = compact.text
+        self.text = text if _CHINESE_DIGIT_CHARS.isdisjoint(text) else text.translate(_DIGIT_TABLE)
         self._compact = compact
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -98,7 +100,7 @@ class Checker:
             if key:
                 entries.setdefault(key, []).append((rule, kind))
 
-        self._regex: list[tuple[int, str, list[re.Pattern[str]]]] = []
+        self._regex: list[tuple[int, str, list[re.Pattern[str]], tuple[str, ...]]] = []
         self._shapes: list[int] = []
         self._noise_rules: set[int] = set()
         self._allow_folded: dict[int, list[str]] = {}
@@ -109,7 +111,8 @@ class Checker:
                 if rule.noise_tolerant:
                     self._noise_rules.add(index)
             elif rule.match == "regex":
-                self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns]))
+                requires = tuple(r.lower() if rule.view == "folded" else normalise(r).text for r in rule.requires)
+                self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns], requires))
                 if rule.view == "folded":
                     self._allow_folded[index] = [fold_visible(a) for a in rule.allow]
             else:
@@ -138,8 +141,15 @@ class Checker:
         unless: list[_Hit] = []
         if self._automaton is None or not view.text:
             return hits, allows, unless
-        for key_index, start, end in self._automaton.find_matches_as_indexes(view.text, overlapping=True):
-            o_start, o_end = view.span(start, end)
+        matches = self._automaton.find_matches_as_indexes(view.text, overlapping=True)
+        if not matches:
+            return hits, allows, unless
+        offsets = view.offsets
+        for key_index, start, end in matches:
+            if offsets is None:
+                o_start, o_end = start, end
+            else:
+                o_start, o_end = offsets[start], offsets[end - 1] + 1
             for rule, kind in self._entries[key_index]:
                 if kind == _HIT:
                     if only_noise and rule not in self._noise_rules:
@@ -156,7 +166,17 @@ class Checker:
         digits_view: _DigitsView | None = None
         folded: str | None = None
         known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
-        for index, view_name, patterns in self._regex:
+        lowered: str | None = None
+        for index, view_name, patterns, requires in self._regex:
+            if requires:
+                if view_name == "folded":
+                    if lowered is None:
+                        lowered = draft.lower()
+                    haystack = lowered
+                else:
+                    haystack = compact.text
+                if not any(r in haystack for r in requires):
+                    continue
             if view_name == "folded":
                 if folded is None:
                     folded = fold_visible(draft)
