@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from classifiers.intent.model import IntentModel
+from classifiers.text import normalise
 from classifiers.wording import CheckContext, Checker, Flag
 from phrasebook.schema import Phrasebook, Template
 
@@ -23,6 +24,8 @@ class CompiledPolicy:
     model: IntentModel | None
     templates_by_intent: dict[str, tuple[Template, ...]]
     fallbacks: dict[str, str] = field(default_factory=dict)
+    compact_templates: dict[str, str] = field(default_factory=dict)
+    _blocked_cache: dict[tuple[str, frozenset[str]], bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, book: Phrasebook, model: IntentModel | None = None) -> CompiledPolicy:
@@ -37,6 +40,7 @@ class CompiledPolicy:
             model=model.with_keywords(keywords) if model is not None else None,
             templates_by_intent={k: tuple(v) for k, v in by_intent.items()},
             fallbacks={name: p.fallback for name, p in book.placeholders.items()},
+            compact_templates={t.id: normalise(t.text).text for t in book.approved_templates()},
         )
 
     @property
@@ -45,6 +49,16 @@ class CompiledPolicy:
 
     def check(self, draft: str, known_values: frozenset[str] = frozenset()) -> list[Flag]:
         return self.checker.check(draft, CheckContext(known_values=known_values))
+
+    def is_blocked(self, text: str, known_values: frozenset[str] = frozenset()) -> bool:
+        """Whether ``text`` has a ``block`` flag; memoised, since suggestions repeat."""
+        key = (text, known_values)
+        blocked = self._blocked_cache.get(key)
+        if blocked is None:
+            if len(self._blocked_cache) > 20_000:
+                self._blocked_cache.clear()
+            blocked = self._blocked_cache[key] = any(f.severity == "block" for f in self.check(text, known_values))
+        return blocked
 
     def check_template(self, template: Template) -> list[Flag]:
         """Check a template as agents will see it (placeholders filled with their fallbacks)."""

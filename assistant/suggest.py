@@ -50,7 +50,7 @@ def suggest(policy: CompiledPolicy, prediction: Prediction, message: str,
     ranked: dict[str, Suggestion] = {}
     for intent, probability in intents:
         for template in policy.templates_by_intent.get(intent, ()):
-            similarity = fuzz.partial_ratio(compact_message, normalise(template.text).text) / 100.0
+            similarity = fuzz.partial_ratio(compact_message, policy.compact_templates[template.id]) / 100.0
             used = math.log1p(usage.get(template.id, 0)) / math.log1p(100)
             score = 0.6 * probability + 0.3 * similarity + 0.1 * min(used, 1.0)
             best = ranked.get(template.id)
@@ -63,8 +63,9 @@ def suggest(policy: CompiledPolicy, prediction: Prediction, message: str,
         (rest if suggestion.intent in seen else firsts).append(suggestion)
         seen.add(suggestion.intent)
     result = []
+    known = frozenset(variables.values())
     for suggestion in firsts + rest:
-        if any(f.severity == "block" for f in policy.check(suggestion.text, frozenset(variables.values()))):
+        if policy.is_blocked(suggestion.text, known):
             continue
         result.append(suggestion)
         if len(result) == limit:

@@ -19,7 +19,7 @@ import numpy as np
 
 from classifiers.text import normalise
 
-from .features import Featurizer
+from .features import Features, Featurizer
 
 __all__ = ["IntentModel", "Prediction", "IntentScore", "Evidence", "DEFAULT_MODEL_PATH", "OTHER", "KEYWORD_SCORE"]
 
@@ -96,8 +96,8 @@ class IntentModel:
         return clone
 
     # ------------------------------------------------------------ predicting
-    def probabilities(self, text: str) -> np.ndarray:
-        feats = self.featurizer.transform_one(text)
+    def probabilities(self, text: str, feats: Features | None = None) -> np.ndarray:
+        feats = feats or self.featurizer.transform_one(text)
         raw = feats.values @ self.coef[feats.indices] + self.intercept if len(feats.indices) else self.intercept.copy()
         return 1.0 / (1.0 + np.exp(self.calib_a * raw + self.calib_b))
 
@@ -107,13 +107,14 @@ class IntentModel:
         return 1.0 / (1.0 + np.exp(self.calib_a * raw + self.calib_b))
 
     def predict(self, text: str, explain: bool = True) -> Prediction:
-        return self._decide(text, self.probabilities(text), explain)
+        feats = self.featurizer.transform_one(text)
+        return self._decide(text, self.probabilities(text, feats), explain, feats)
 
     def predict_batch(self, texts: Sequence[str], explain: bool = False) -> list[Prediction]:
         probs = self.probabilities_batch(texts) if texts else np.zeros((0, len(self.labels)))
         return [self._decide(t, p, explain) for t, p in zip(texts, probs, strict=True)]
 
-    def _decide(self, text: str, probs: np.ndarray, explain: bool) -> Prediction:
+    def _decide(self, text: str, probs: np.ndarray, explain: bool, feats: Features | None = None) -> Prediction:
         # Every intent that clears its dev-tuned threshold; if none does, the most likely label.
         # ``other`` is a trained label too, but never reported beside a real intent.
         scores = {self.labels[i]: float(probs[i]) for i in np.flatnonzero(probs >= self.thresholds)}
@@ -132,12 +133,11 @@ class IntentModel:
                 evidence.append(Evidence(intent, "keyword", keyword, 1.0))
         ranked = tuple(IntentScore(i, s) for i, s in sorted(scores.items(), key=lambda kv: -kv[1]))
         if explain and ranked:
-            evidence.extend(self._ngram_evidence(text, [s.intent for s in ranked]))
+            evidence.extend(self._ngram_evidence(feats or self.featurizer.transform_one(text), [s.intent for s in ranked]))
         top = ranked[0].intent if ranked else OTHER
         return Prediction(text, top, ranked, tuple(evidence))
 
-    def _ngram_evidence(self, text: str, intents: Sequence[str], per_intent: int = 3) -> list[Evidence]:
-        feats = self.featurizer.transform_one(text)
+    def _ngram_evidence(self, feats: Features, intents: Sequence[str], per_intent: int = 3) -> list[Evidence]:
         out: list[Evidence] = []
         if not len(feats.indices):
             return out

@@ -1,0 +1,194 @@
+"""Load on ``/ws/agent``: N agents sending buyer messages and drafts, and idle connections held.
+
+    python bench/ws_load.py [--agents 500] [--duration 60] [--rate 2] [--idle 2000]
+
+Starts a real ``coach serve`` on loopback (or use ``--url`` for one already running), connects
+the agents with the ``websockets`` client, each sending ``rate`` buyer messages and ``rate``
+drafts per second, and prints round-trip p50/p99, frames/s, server RSS, error frames and
+lost answers.  Then it opens ``--idle`` more connections that only say hello and keeps them
+open, and prints the server's RSS with all of them held.  The baseline in the same run is the
+round trip of ``ping`` (no coaching work) at the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import websockets
+
+TOKEN = "bench-supervisor-token"
+MESSAGES = ["在吗", "能便宜点吗", "怎么还没发货", "收到的杯子碎了", "少发了一件", "颜色和图片不一样",
+            "这个165穿多大", "发什么快递", "质量太差了要退货", "你们客服态度太差", "地址写错了帮我改一下", "好的谢谢"]
+DRAFTS = ["亲，您好，这边马上帮您查询物流哦", "不关我的事", "亲，这款已经是活动最优惠的价格了哦",
+          "加我微信 138 1234 5678", "亲，非常抱歉，麻烦您拍照发给我们看一下"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.rtt: dict[str, list[float]] = {"coaching": [], "draft_check": [], "pong": []}
+        self.sent = 0
+        self.answered = 0
+        self.errors = 0
+        self.frames_in = 0
+
+
+async def agent(url: str, index: int, stop_at: float, rate: float, stats: Stats, ping_only: bool) -> None:
+    rng = random.Random(index)
+    async with websockets.connect(url, max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "token": TOKEN, "agent_id": f"bench-{index}"}))
+        json.loads(await ws.recv())
+        pending: dict[str, float] = {}
+
+        async def reader() -> None:
+            async for raw in ws:
+                frame = json.loads(raw)
+                stats.frames_in += 1
+                kind = frame["type"]
+                if kind == "error":
+                    stats.errors += 1
+                key = frame.get("message_id") or frame.get("draft_id") or ("ping" if kind == "pong" else None)
+                started = pending.pop(key, None) if key else None
+                if started is not None:
+                    stats.answered += 1
+                    stats.rtt.setdefault(kind, []).append(time.perf_counter() - started)
+
+        task = asyncio.create_task(reader())
+        n = 0
+        interval = 1.0 / (2 * rate)
+        await asyncio.sleep(rng.random() * interval)
+        while time.monotonic() < stop_at:
+            n += 1
+            conversation = f"c{index}-{n // 20}"
+            if ping_only:
+                key, frame = "ping", {"type": "ping"}
+            elif n % 2:
+                key = f"m{index}-{n}"
+                frame = {"type": "buyer_message", "conversation_id": conversation, "message_id": key,
+                         "text": rng.choice(MESSAGES)}
+            else:
+                key = f"d{index}-{n}"
+                frame = {"type": "draft", "conversation_id": conversation, "draft_id": key, "text": rng.choice(DRAFTS)}
+            if ping_only and "ping" in pending:
+                await asyncio.sleep(interval)
+                continue
+            pending[key] = time.perf_counter()
+            stats.sent += 1
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+            await asyncio.sleep(interval)
+        await asyncio.sleep(1.0)  # let the last answers arrive
+        task.cancel()
+
+
+async def run_load(url: str, agents: int, duration: float, rate: float, ping_only: bool) -> Stats:
+    stats = Stats()
+    stop_at = time.monotonic() + duration
+    await asyncio.gather(*(agent(url, i, stop_at, rate, stats, ping_only) for i in range(agents)))
+    return stats
+
+
+def report(label: str, stats: Stats, duration: float) -> None:
+    rtts = sorted(x for values in stats.rtt.values() for x in values)
+    if not rtts:
+        print(f"{label}: no answers")
+        return
+    p50 = statistics.median(rtts) * 1000
+    p99 = rtts[int(len(rtts) * 0.99) - 1] * 1000
+    lost = stats.sent - stats.answered
+    print(f"{label:28s} sent {stats.sent:,}  answered {stats.answered:,}  lost {lost:,}  errors {stats.errors:,}  "
+          f"p50 {p50:.1f} ms  p99 {p99:.1f} ms  {stats.frames_in / duration:,.0f} frames/s in")
+
+
+async def hold_idle(url: str, count: int, server: psutil.Process | None) -> None:
+    sockets = []
+    start = time.perf_counter()
+    for i in range(count):
+        ws = await websockets.connect(url, max_queue=None)
+        await ws.send(json.dumps({"type": "hello", "token": TOKEN, "agent_id": f"idle-{i}"}))
+        await ws.recv()
+        sockets.append(ws)
+    print(f"idle: {count:,} connections opened and greeted in {time.perf_counter() - start:.1f} s")
+    await asyncio.sleep(5)
+    ok = 0
+    for ws in sockets[:: max(1, count // 50)]:
+        await ws.send(json.dumps({"type": "ping"}))
+        ok += json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+    rss = f"{server.memory_info().rss / 2**20:.0f} MB" if server else "n/a"
+    print(f"idle: all held 5 s, sampled {ok} answered ping; server RSS {rss}")
+    for ws in sockets:
+        await ws.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agents", type=int, default=500)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=2.0, help="buyer messages (and drafts) per agent per second")
+    parser.add_argument("--idle", type=int, default=2000)
+    parser.add_argument("--url", default="", help="an already running server's ws URL (token must be " + TOKEN + ")")
+    args = parser.parse_args()
+    raise_fd_limit()
+    process = None
+    url = args.url
+    if not url:
+        port = free_port()
+        data = tempfile.mkdtemp(prefix="ws-load-")
+        env = dict(os.environ, COACH_DATA_DIR=data, COACH_BOOTSTRAP_TOKEN=TOKEN, COACH_FLOOD_FRAMES_PER_S="1000")
+        process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+        url = f"ws://127.0.0.1:{port}/ws/agent"
+        import httpx
+
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+    server = psutil.Process(process.pid) if process else None
+    try:
+        print(f"{args.agents} agents × ({args.rate:g} buyer messages + {args.rate:g} drafts)/s for {args.duration:g} s; "
+              f"client and server on one 2-core machine")
+        base = asyncio.run(run_load(url, args.agents, min(args.duration, 15), args.rate, ping_only=True))
+        report("baseline: ping only", base, min(args.duration, 15))
+        stats = asyncio.run(run_load(url, args.agents, args.duration, args.rate, ping_only=False))
+        report("coaching + draft checks", stats, args.duration)
+        for kind in ("coaching", "draft_check"):
+            values = sorted(stats.rtt.get(kind, []))
+            if values:
+                print(f"  {kind:14s} p50 {statistics.median(values) * 1000:.1f} ms  p99 {values[int(len(values) * .99) - 1] * 1000:.1f} ms")
+        if server:
+            print(f"server RSS after load: {server.memory_info().rss / 2**20:.0f} MB")
+        if args.idle:
+            asyncio.run(hold_idle(url, args.idle, server))
+    finally:
+        if process:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
