@@ -27,7 +27,7 @@ from .store import Store
 
 __all__ = ["Hub", "AgentState"]
 
-_ANSWER_CACHE = 5000
+_ANSWER_CACHE = 1000  # answers kept per agent for idempotent resends (minutes of traffic)
 
 
 @dataclass

@@ -95,43 +95,59 @@ class Featurizer:
     # --------------------------------------------------------------- transform
     def counts(self, compact: str) -> tuple[Counter[int], Counter[int]]:
         """Raw counts of char n-gram columns and word columns in a normalised text."""
-        chars: Counter[int] = Counter()
-        vocab = self.vocabulary_
-        for gram in _char_ngrams(compact, *self.ngram_range):
-            index = vocab.get(gram)
-            if index is not None:
-                chars[index] += 1
+        lo, hi = self.ngram_range
+        padded = f"^{compact}$"
+        grams = [padded[i:i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
+        chars: Counter[int] = Counter(map(self.vocabulary_.get, grams))  # type: ignore[arg-type]
+        chars.pop(None, None)  # type: ignore[call-overload]
         words: Counter[int] = Counter()
         if self._automaton is not None and compact:
-            for word_index, _s, _e in self._automaton.find_matches_as_indexes(compact, overlapping=True):
-                words[self.n_chars_ + word_index] += 1
+            base = self.n_chars_
+            words.update(base + w for w, _s, _e in self._automaton.find_matches_as_indexes(compact, overlapping=True))
         return chars, words
 
-    def transform_one(self, text: str) -> Features:
-        """Sparse TF-IDF features of one message (already normalised or not)."""
+    def _weights(self, text: str) -> tuple[list[int], list[float]]:
+        """Column indices and TF-IDF weights (sublinear tf, L2 per block) of one message."""
         chars, words = self.counts(normalise(text).text)
+        idf = self._idf_list
         indices: list[int] = []
         values: list[float] = []
         for block in (chars, words):
             if not block:
                 continue
             idx = list(block)
-            vals = [(1.0 + math.log(block[i])) * float(self.idf_[i]) for i in idx]
+            vals = [(1.0 + math.log(block[i])) * idf[i] for i in idx]
             norm = math.sqrt(sum(v * v for v in vals)) or 1.0
-            indices.extend(idx)
-            values.extend(v / norm for v in vals)
+            indices += idx
+            values += [v / norm for v in vals]
+        return indices, values
+
+    def transform_one(self, text: str) -> Features:
+        """Sparse TF-IDF features of one message (already normalised or not)."""
+        indices, values = self._weights(text)
         return Features(np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float32))
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        rows, cols, vals = [], [], []
-        for row, text in enumerate(texts):
-            feats = self.transform_one(text)
-            rows.extend([row] * len(feats.indices))
-            cols.extend(feats.indices.tolist())
-            vals.extend(feats.values.tolist())
+        """Features of many messages as one CSR matrix (built directly, no per-row arrays)."""
+        indptr = [0]
+        indices: list[int] = []
+        values: list[float] = []
+        for text in texts:
+            idx, vals = self._weights(text)
+            indices += idx
+            values += vals
+            indptr.append(len(indices))
         return sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(texts), len(self.vocabulary_))
+            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(texts), len(self.vocabulary_)),
         )
+
+    @property
+    def _idf_list(self) -> list[float]:
+        cached = getattr(self, "_idf_cache", None)
+        if cached is None or len(cached) != len(self.idf_):
+            cached = self._idf_cache = [float(x) for x in self.idf_]
+        return cached
 
     def feature_name(self, index: int) -> str:
         if index >= self.n_chars_:
