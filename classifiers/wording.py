@@ -27,11 +27,19 @@ __all__ = ["Flag", "CheckContext", "Checker", "SEVERITY_RANK"]
 SEVERITY_RANK = {"warn": 1, "block": 2}
 _NOISE = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGIT_TABLE = str.maketrans(CHINESE_DIGITS)
-_CHINESE_DIGIT_CHARS = frozenset(CHINESE_DIGITS)
-_NOISE_TABLE = str.maketrans("", "", "".join(_NOISE))
+_DIGIT_RUN = re.compile("[0-9" + "".join(CHINESE_DIGITS) + "]{4,}")
+_NOISE_RE = re.compile(r"[0-9a-z]+")
+_NOISE_INSIDE_WORD = re.compile(r"[\u3400-\u9fff][0-9a-z]{1,3}[\u3400-\u9fff]")  # 傻1逼, not 165cm
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_HIT, _ALLOW, _UNLESS = 0, 1, 2
+_HIT, _ALLOW, _UNLESS, _REQUIRE = 0, 1, 2, 3
 _GLOBAL = -1
+
+
+def _compile(entries: dict[str, list[tuple[int, int]]]) -> tuple[ahocorasick_rs.AhoCorasick | None, list[list[tuple[int, int]]]]:
+    """An automaton over the keys of ``entries`` and, per key index, what each key means."""
+    keys = list(entries)
+    automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
+    return automaton, [entries[k] for k in keys]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +76,17 @@ _EMPTY_CONTEXT = CheckContext()
 
 
 class _DigitsView:
-    """The compact text with Chinese numerals as digits (same length, same offsets)."""
+    """The compact text with digit runs read as ASCII digits (same length, same offsets).
+
+    Only runs of four or more digit-like characters (一三八…, ①③⑧ are already digits after
+    folding) are translated: phone and QQ numbers are long runs, while 一下 or 三天 are not.
+    """
 
     __slots__ = ("text", "_compact")
 
     def __init__(self, compact: Normalised) -> None:
         text = compact.text
-        self.text = text if _CHINESE_DIGIT_CHARS.isdisjoint(text) else text.translate(_DIGIT_TABLE)
+        self.text = _DIGIT_RUN.sub(lambda m: m.group().translate(_DIGIT_TABLE), text) if _DIGIT_RUN.search(text) else text
         self._compact = compact
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -100,7 +112,7 @@ class Checker:
             if key:
                 entries.setdefault(key, []).append((rule, kind))
 
-        self._regex: list[tuple[int, str, list[re.Pattern[str]], tuple[str, ...]]] = []
+        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool]] = []
         self._shapes: list[int] = []
         self._noise_rules: set[int] = set()
         self._allow_folded: dict[int, list[str]] = {}
@@ -111,8 +123,11 @@ class Checker:
                 if rule.noise_tolerant:
                     self._noise_rules.add(index)
             elif rule.match == "regex":
-                requires = tuple(r.lower() if rule.view == "folded" else normalise(r).text for r in rule.requires)
-                self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns], requires))
+                # ``requires`` literals ride in the phrase automaton: one scan arms the regexes.
+                for literal in rule.requires:
+                    add(literal, index, _REQUIRE)
+                self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns],
+                                    bool(rule.requires)))
                 if rule.view == "folded":
                     self._allow_folded[index] = [fold_visible(a) for a in rule.allow]
             else:
@@ -124,24 +139,32 @@ class Checker:
                 add(phrase, index, _UNLESS)
         for phrase in allow:
             add(phrase, _GLOBAL, _ALLOW)
-        self._keys = list(entries)
-        self._entries = [entries[k] for k in self._keys]
-        self._automaton = (
-            ahocorasick_rs.AhoCorasick(self._keys, matchkind=ahocorasick_rs.MatchKind.Standard)
-            if self._keys else None
-        )
+        self._automaton, self._entries = _compile(entries)
+        # A small second automaton for noise-tolerant rules (insults) and the allow-lists:
+        # scanned over the draft with digits and letters removed, only when such noise sits
+        # inside a word.
+        noise_entries = {
+            key: kept for key, values in entries.items()
+            if (kept := [(r, k) for r, k in values
+                         if (k == _HIT and r in self._noise_rules) or (k == _ALLOW and (r == _GLOBAL or r in self._noise_rules))])
+        }
+        self._noise_automaton, self._noise_entries = _compile(noise_entries)
         self._has_noise_rules = bool(self._noise_rules)
         self._honorifics = {i: [w for w in (normalise(p).text for p in self.rules[i].patterns) if w]
                             for i in self._shapes}
 
     # ------------------------------------------------------------------ scanning
-    def _scan(self, view: Normalised, only_noise: bool = False) -> tuple[list[_Hit], list[_Hit], list[_Hit]]:
+    def _scan(self, view: Normalised, only_noise: bool = False,
+              armed: set[int] | None = None) -> tuple[list[_Hit], list[_Hit], list[_Hit]]:
+        """Phrase hits, allow spans and ``unless`` spans; regex rules whose ``requires`` occur go in ``armed``."""
         hits: list[_Hit] = []
         allows: list[_Hit] = []
         unless: list[_Hit] = []
-        if self._automaton is None or not view.text:
+        automaton, entries = (self._noise_automaton, self._noise_entries) if only_noise else (
+            self._automaton, self._entries)
+        if automaton is None or not view.text:
             return hits, allows, unless
-        matches = self._automaton.find_matches_as_indexes(view.text, overlapping=True)
+        matches = automaton.find_matches_as_indexes(view.text, overlapping=True)
         if not matches:
             return hits, allows, unless
         offsets = view.offsets
@@ -150,33 +173,27 @@ class Checker:
                 o_start, o_end = start, end
             else:
                 o_start, o_end = offsets[start], offsets[end - 1] + 1
-            for rule, kind in self._entries[key_index]:
+            for rule, kind in entries[key_index]:
                 if kind == _HIT:
-                    if only_noise and rule not in self._noise_rules:
-                        continue
                     hits.append(_Hit(rule, o_start, o_end))
                 elif kind == _ALLOW:
                     allows.append(_Hit(rule, o_start, o_end))
-                elif not only_noise:
+                elif only_noise:
+                    continue
+                elif kind == _UNLESS:
                     unless.append(_Hit(rule, o_start, o_end))
+                elif armed is not None:
+                    armed.add(rule)
         return hits, allows, unless
 
-    def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext) -> list[_Hit]:
+    def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext, armed: set[int]) -> list[_Hit]:
         hits: list[_Hit] = []
         digits_view: _DigitsView | None = None
         folded: str | None = None
-        known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
-        lowered: str | None = None
-        for index, view_name, patterns, requires in self._regex:
-            if requires:
-                if view_name == "folded":
-                    if lowered is None:
-                        lowered = draft.lower()
-                    haystack = lowered
-                else:
-                    haystack = compact.text
-                if not any(r in haystack for r in requires):
-                    continue
+        known: set[str] | None = None
+        for index, view_name, patterns, gated in self._regex:
+            if gated and index not in armed:
+                continue
             if view_name == "folded":
                 if folded is None:
                     folded = fold_visible(draft)
@@ -191,8 +208,11 @@ class Checker:
                 for m in pattern.finditer(text):
                     if m.end() == m.start():
                         continue
-                    if known and re.sub(r"\D", "", m.group()) in known:
-                        continue
+                    if context.known_values:
+                        if known is None:
+                            known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
+                        if re.sub(r"\D", "", m.group()) in known:
+                            continue
                     if view is None:
                         if any(a and a in m.group() for a in self._allow_folded.get(index, ())):
                             continue
@@ -210,9 +230,10 @@ class Checker:
                 hits.append(_Hit(index, *compact.span(0, 1)) if compact.text else _Hit(index, 0, len(draft)))
             elif rule.shape == "too_long" and len(draft.strip()) > (rule.limit or 150):
                 hits.append(_Hit(index, 0, len(draft)))
-            elif rule.shape == "no_honorific" and len(_CJK.findall(compact.text)) >= (rule.limit or 8):
-                if not any(w in compact.text for w in self._honorifics[index]):
-                    hits.append(_Hit(index, 0, len(draft)))
+            elif (rule.shape == "no_honorific" and len(compact.text) >= (rule.limit or 8)
+                  and not any(w in compact.text for w in self._honorifics[index])
+                  and len(_CJK.findall(compact.text)) >= (rule.limit or 8)):
+                hits.append(_Hit(index, 0, len(draft)))
         return hits
 
     # ------------------------------------------------------------------ public
@@ -222,20 +243,21 @@ class Checker:
         if context.placeholders:
             draft = PLACEHOLDER_RE.sub(lambda m: context.placeholders.get(m.group(1), m.group(0)), draft)
         compact = normalise(draft)
-        hits, allows, unless = self._scan(compact)
-        if self._has_noise_rules and _NOISE.intersection(compact.text):
+        armed: set[int] = set()
+        hits, allows, unless = self._scan(compact, armed=armed)
+        if self._has_noise_rules and _NOISE_INSIDE_WORD.search(compact.text):
             # Noise inside words (傻1逼): scan a view without digits and letters, but build
             # its offset map only if a noise-tolerant rule actually matches there.
-            noise_text = compact.text.translate(_NOISE_TABLE)
-            if self._automaton is not None and any(
-                kind == _HIT and rule in self._noise_rules
-                for key, _s, _e in self._automaton.find_matches_as_indexes(noise_text, overlapping=True)
-                for rule, kind in self._entries[key]
+            noise_text = _NOISE_RE.sub("", compact.text)
+            if self._noise_automaton is not None and any(
+                kind == _HIT
+                for key, _s, _e in self._noise_automaton.find_matches_as_indexes(noise_text, overlapping=True)
+                for _rule, kind in self._noise_entries[key]
             ):
                 more, more_allows, _ = self._scan(compact.without(_NOISE), only_noise=True)
                 hits += more
                 allows += more_allows
-        hits += self._regex_hits(draft, compact, context)
+        hits += self._regex_hits(draft, compact, context, armed)
         hits += self._shape_hits(draft, compact)
         if not hits:
             return []

@@ -101,9 +101,9 @@ class WordingRule(_Model):
     ``allow``: longer phrases that contain a pattern but are fine (女装 vs 装).
     ``unless``: words that, in the same sentence, make the hit acceptable (a hedge such as
     应该 next to a promise, or an offer to check next to 不清楚).
-    ``requires`` (regex rules): literal strings of which at least one must occur for the
-    regex to be worth running — in the compact text, or in the draft itself for the
-    ``folded`` view.  Most drafts contain none, so most regexes never run.
+    ``requires`` (regex rules): literal strings of which at least one must occur in the
+    compact (normalised) draft for the regex to be worth running; they are matched by the
+    same automaton as the phrases, so most regexes never run.
     """
 
     id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
