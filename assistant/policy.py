@@ -7,6 +7,7 @@ requests never rebuild anything.  QA replay compiles the rules in force for a tr
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from classifiers.intent.model import IntentModel
@@ -33,7 +34,7 @@ class CompiledPolicy:
         for template in book.approved_templates():
             for intent in template.intents:
                 by_intent[intent].append(template)
-        keywords = {i.id: list(i.keywords) for i in book.intents if i.keywords}
+        keywords: dict[str, Sequence[str]] = {i.id: i.keywords for i in book.intents if i.keywords}
         return cls(
             book=book,
             checker=Checker(book.rules, book.allow),

@@ -58,7 +58,9 @@ def suggest(policy: CompiledPolicy, prediction: Prediction, message: str,
                 ranked[template.id] = Suggestion(template.id, intent, fill(template, variables, policy.fallbacks), score)
     ordered = sorted(ranked.values(), key=lambda s: -s.score)
     # Spread suggestions over intents: the best of each intent first, then the rest.
-    firsts, rest, seen = [], [], set()
+    firsts: list[Suggestion] = []
+    rest: list[Suggestion] = []
+    seen: set[str] = set()
     for suggestion in ordered:
         (rest if suggestion.intent in seen else firsts).append(suggestion)
         seen.add(suggestion.intent)

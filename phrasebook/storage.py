@@ -9,8 +9,9 @@ A ``revision`` counter bumps on every change so services know when to rebuild.
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,7 +146,9 @@ class PhrasebookStore:
             existing = {(r.kind, r.item_id): r for r in conn.execute(select(items))}
             wanted: dict[tuple[str, str], str] = {}
             position: dict[tuple[str, str], int] = {}
-            for kind, collection in (("intent", book.intents), ("template", book.templates), ("rule", book.rules)):
+            collections: tuple[tuple[str, Sequence[Intent | Template | WordingRule]], ...] = (
+                ("intent", book.intents), ("template", book.templates), ("rule", book.rules))
+            for kind, collection in collections:
                 for index, item in enumerate(collection):
                     wanted[(kind, item.id)] = _dump(item)
                     position[(kind, item.id)] = index
@@ -247,9 +250,9 @@ class PhrasebookStore:
                          .values(version=row.version + 1, data=payload, updated_by=actor, updated_at=_now()))
             self._audit(conn, *_SETTINGS, row.version + 1, "update", row.data, payload, actor)
             self._bump(conn)
-        return row.version + 1
+        return int(row.version) + 1
 
-    def history(self, kind: str, item_id: str) -> list[HistoryEntry]:
+    def history(self, kind: str, item_id: str) -> builtins.list[HistoryEntry]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(history).where(history.c.kind == kind, history.c.item_id == item_id).order_by(history.c.id)

@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick_rs
 import numpy as np
@@ -165,7 +166,7 @@ class Featurizer:
         return names
 
     # ----------------------------------------------------------- persistence
-    def state(self) -> dict[str, object]:
+    def state(self) -> dict[str, Any]:
         chars = self._names()
         return {
             "ngram_range": list(self.ngram_range), "min_df": self.min_df, "min_word_df": self.min_word_df,
@@ -173,12 +174,11 @@ class Featurizer:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, object], idf: np.ndarray) -> Featurizer:
+    def from_state(cls, state: dict[str, Any], idf: np.ndarray) -> Featurizer:
         ngram = state["ngram_range"]
-        assert isinstance(ngram, list)
-        featurizer = cls((int(ngram[0]), int(ngram[1])), int(state["min_df"]), int(state["min_word_df"]))  # type: ignore[arg-type]
-        chars = list(state["chars"])  # type: ignore[call-overload]
-        words = list(state["words"])  # type: ignore[call-overload]
+        featurizer = cls((int(ngram[0]), int(ngram[1])), int(state["min_df"]), int(state["min_word_df"]))
+        chars = list(state["chars"])
+        words = list(state["words"])
         featurizer.vocabulary_ = {g: i for i, g in enumerate(chars)}
         featurizer.n_chars_ = len(chars)
         featurizer.words_ = words

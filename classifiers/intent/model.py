@@ -103,8 +103,9 @@ class IntentModel:
 
     def probabilities_batch(self, texts: Sequence[str]) -> np.ndarray:
         matrix = self.featurizer.transform(texts)
-        raw = matrix @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(self.calib_a * raw + self.calib_b))
+        raw = np.asarray(matrix @ self.coef) + self.intercept
+        probabilities: np.ndarray = 1.0 / (1.0 + np.exp(self.calib_a * raw + self.calib_b))
+        return probabilities
 
     def predict(self, text: str, explain: bool = True) -> Prediction:
         feats = self.featurizer.transform_one(text)
