@@ -253,9 +253,9 @@ def phrasebook_lint(phrasebook: PhrasebookOption = None) -> None:
 
 def main() -> None:
     """Entry point of the ``coach`` console script."""
-    from . import cli_more  # registers the model, service and QA commands on ``app``
+    from . import cli_more  # noqa: F401  registers the model, service and QA commands on ``app``
 
-    cli_more.app()
+    app()
 
 
 if __name__ == "__main__":

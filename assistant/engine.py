@@ -253,7 +253,8 @@ class ConversationEngine:
                 self.usage[template_id] = self.usage.get(template_id, 0) + 1
             compact = normalise(text).text
             for pending in conv.pending:
-                if pending.met_by is None and any(normalise(w).text in compact for w in pending.obligation.any_of):
+                words = self.policy.obligation_words.get(pending.obligation.id, ())
+                if pending.met_by is None and any(w in compact for w in words):
                     pending.met_by = message_id
         return findings
 
@@ -268,6 +269,10 @@ class ConversationEngine:
         ]
         conv.pending = []
         return outcomes
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop a finished conversation's state (replay streams millions of them)."""
+        self.conversations.pop(conversation_id, None)
 
     def tick(self, now: float, conversation_ids: Iterable[str] | None = None) -> list[Finding]:
         """Warnings and breaches due at ``now`` (each fires once per round)."""

@@ -26,6 +26,7 @@ class CompiledPolicy:
     templates_by_intent: dict[str, tuple[Template, ...]]
     fallbacks: dict[str, str] = field(default_factory=dict)
     compact_templates: dict[str, str] = field(default_factory=dict)
+    obligation_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # obligation id → compact words
     _blocked_cache: dict[tuple[str, frozenset[str]], bool] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +43,8 @@ class CompiledPolicy:
             templates_by_intent={k: tuple(v) for k, v in by_intent.items()},
             fallbacks={name: p.fallback for name, p in book.placeholders.items()},
             compact_templates={t.id: normalise(t.text).text for t in book.approved_templates()},
+            obligation_words={o.id: tuple(w for w in (normalise(x).text for x in o.any_of) if w)
+                              for i in book.intents for o in i.obligations},
         )
 
     @property

@@ -171,9 +171,11 @@ def test_roles_are_enforced_on_rest_routes(server: Server) -> None:
         assert ok.status_code == 200 and not ok.json()["ok"]
         cls = client.post("/api/classify", json={"text": "能便宜点吗"}, headers={"Authorization": f"Bearer {agent}"})
         assert cls.json()["intent"] == "bargaining"
-        denied = client.put("/api/phrasebook/template", json={"data": {}, "version": 1},
+        denied = client.put("/api/console/items/template", json={"data": {}, "version": 1},
                             headers={"Authorization": f"Bearer {agent}"})
         assert denied.status_code == 403
+        templates = client.get("/api/phrasebook", headers={"Authorization": f"Bearer {agent}"}).json()["templates"]
+        assert templates and {t["status"] for t in templates} == {"approved"}  # agents never see drafts
         assert client.get("/metrics").text.startswith("# HELP")
 
 
@@ -182,18 +184,18 @@ def test_publishing_pushes_phrasebook_updated(server: Server) -> None:
 
     async def main() -> None:
         ws, _ = await _hello(server, "a5")
-        item = httpx.get(f"{server.base}/api/phrasebook/template/greeting.welcome.1", headers=auth).json()
+        item = httpx.get(f"{server.base}/api/console/items/template/greeting.welcome.1", headers=auth).json()
         data = dict(item["data"], text="亲，您好，欢迎光临小店，有什么可以帮您的吗？")
         started = time.monotonic()
-        saved = httpx.put(f"{server.base}/api/phrasebook/template", json={"data": data, "version": item["version"]},
+        saved = httpx.put(f"{server.base}/api/console/items/template", json={"data": data, "version": item["version"]},
                           headers=auth)
         assert saved.status_code == 200, saved.text
         pushed = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert pushed["type"] == "phrasebook_updated" and pushed["revision"] == saved.json()["revision"]
         assert time.monotonic() - started < 1.5
-        stale = httpx.put(f"{server.base}/api/phrasebook/template", json={"data": data, "version": item["version"]},
+        stale = httpx.put(f"{server.base}/api/console/items/template", json={"data": data, "version": item["version"]},
                           headers=auth)
-        assert stale.status_code == 409 and "版" in stale.json()["detail"]
+        assert stale.status_code == 409 and "版" in json.dumps(stale.json(), ensure_ascii=False)
         await ws.close()
 
     asyncio.run(main())

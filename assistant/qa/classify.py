@@ -26,7 +26,7 @@ __all__ = ["Classify", "keyword_classifier", "replay_classifier", "memo_classify
            "classifier_info"]
 
 Classify = Callable[[str], Prediction]
-DEFAULT_MEMO = 100_000
+DEFAULT_MEMO = 20_000  # texts remembered per function (LRU); ~10 MB each
 
 
 def keyword_classifier(book: Phrasebook) -> Classify:
@@ -75,12 +75,12 @@ def memo_classify(classify: Classify, size: int = DEFAULT_MEMO) -> Classify:
     cache: dict[str, Prediction] = {}
 
     def memoised(text: str) -> Prediction:
-        hit = cache.get(text)
+        hit = cache.pop(text, None)
         if hit is None:
             hit = classify(text)
             if len(cache) >= size:
-                del cache[next(iter(cache))]
-            cache[text] = hit
+                del cache[next(iter(cache))]  # least recently used: hits move to the end
+        cache[text] = hit
         return hit
 
     memoised.cache = cache  # type: ignore[attr-defined]
@@ -97,13 +97,14 @@ class MemoChecker:
 
     def check(self, draft: str, context: CheckContext | None = None) -> list[Flag]:
         if context is not None and (context.known_values or context.placeholders):
-            return self.inner.check(draft, context)
-        hit = self.cache.get(draft)
+            flags: list[Flag] = self.inner.check(draft, context)
+            return flags
+        hit = self.cache.pop(draft, None)
         if hit is None:
             hit = tuple(self.inner.check(draft, context))
             if len(self.cache) >= self.size:
-                del self.cache[next(iter(self.cache))]
-            self.cache[draft] = hit
+                del self.cache[next(iter(self.cache))]  # least recently used: hits move to the end
+        self.cache[draft] = hit
         return list(hit)
 
     def __getattr__(self, name: str) -> Any:
@@ -112,4 +113,4 @@ class MemoChecker:
 
 def memo_policy(policy: CompiledPolicy, size: int = DEFAULT_MEMO) -> CompiledPolicy:
     """The same compiled policy with a memoising checker (the engine calls ``policy.check``)."""
-    return dataclasses.replace(policy, checker=MemoChecker(policy.checker, size))
+    return dataclasses.replace(policy, checker=MemoChecker(policy.checker, size))  # type: ignore[arg-type]

@@ -79,7 +79,13 @@ class Deduction:
 
     @property
     def counts(self) -> bool:
+        """Not overridden: counts in full (and an auto-fail still fails the conversation)."""
         return self.override is None
+
+    @property
+    def stands(self) -> bool:
+        """Still costs points: not overridden, or re-weighed by a reviewer to more than 0."""
+        return self.effective_points > 0 or (self.override is None)
 
     @property
     def effective_points(self) -> float:
@@ -89,10 +95,14 @@ class Deduction:
         return float(points) if points is not None else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["related"] = list(self.related)
-        data["label"] = KIND_LABELS.get(self.kind, self.kind)
-        return data
+        return {
+            "id": self.id, "kind": self.kind, "label": KIND_LABELS.get(self.kind, self.kind), "section": self.section,
+            "points": self.points, "message_id": self.message_id, "where": self.where, "ts": self.ts,
+            "agent_id": self.agent_id, "rule": self.rule, "rule_text": self.rule_text, "source": self.source,
+            "explanation": self.explanation, "quote": self.quote, "match": self.match, "start": self.start,
+            "end": self.end, "category": self.category, "severity": self.severity, "fine_yuan": self.fine_yuan,
+            "auto_fail": self.auto_fail, "related": list(self.related), "override": self.override,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Deduction:
@@ -128,7 +138,7 @@ class MessageView:
             "ts": self.ts, "text": self.text, "auto": self.auto, "intents": list(self.intents),
             "latency_s": self.latency_s, "limit_s": self.limit_s, "on_time": self.on_time,
             "fine_yuan": self.fine_yuan, "first_response": self.first_response,
-            "flags": [f.to_dict() for f in self.flags], "deductions": list(self.deductions),
+            "flags": [_flag_dict(f) for f in self.flags], "deductions": list(self.deductions),
         }
 
     @classmethod
@@ -138,6 +148,11 @@ class MessageView:
         values["flags"] = tuple(Flag(**f) for f in values.get("flags") or ())
         values["deductions"] = list(values.get("deductions") or ())
         return cls(**values)
+
+
+def _flag_dict(flag: Flag) -> dict[str, Any]:
+    return {"rule": flag.rule, "category": flag.category, "severity": flag.severity, "start": flag.start,
+            "end": flag.end, "match": flag.match, "message": flag.message, "suggestion": flag.suggestion}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +170,9 @@ class RoundStat:
     started_by: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"agent_id": self.agent_id, "latency_s": self.latency_s, "limit_s": self.limit_s, "first": self.first,
+                "on_time": self.on_time, "fine_yuan": self.fine_yuan, "over_platform": self.over_platform,
+                "message_id": self.message_id, "started_by": self.started_by}
 
 
 @dataclass(slots=True)

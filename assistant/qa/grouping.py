@@ -16,8 +16,8 @@ scoring, forgotten) once it has gone quiet, checked every ``sweep_every`` messag
 * **input grouped by conversation**: when ``max_idle_messages`` messages of other conversations
   have been read since its last one.
 
-Memory then holds only the open conversations (plus ~100 bytes per conversation id already
-flushed, to number later sessions), not the file.  If input is in neither order and a message
+Memory then holds only the open conversations (plus ~150 bytes per conversation id flushed in
+the last ``forget_after_s``, 7 days of input time, to number later sessions), not the file.  If input is in neither order and a message
 arrives for a conversation already scored, it is scored as a further session and a warning says
 so; ``streaming=False`` (used for uploads) holds everything and is exact for any order.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .messages import Message, Problem
 
@@ -45,6 +46,18 @@ class Conversation:
     segment: int
     messages: list[Message]
     warnings: list[Problem] = field(default_factory=list)
+
+    def pack(self) -> tuple[Any, ...]:
+        """Plain tuples: pickling these is ~10× cheaper than dataclasses (sent to worker processes)."""
+        return (self.key, self.conversation_id, self.segment,
+                [(m.conversation_id, m.role, m.agent_id, m.text, m.ts, m.message_id, m.where, m.auto, m.seq)
+                 for m in self.messages],
+                [(w.where, w.message, w.level) for w in self.warnings])
+
+    @classmethod
+    def unpack(cls, packed: tuple[Any, ...]) -> Conversation:
+        key, conversation_id, segment, messages, warnings = packed
+        return cls(key, conversation_id, segment, [Message(*m) for m in messages], [Problem(*w) for w in warnings])
 
 
 @dataclass(slots=True)
@@ -65,13 +78,16 @@ class Grouper:
 
     def __init__(self, session_gap_s: float = DEFAULT_SESSION_GAP_S, streaming: bool = True,
                  reorder_window_s: float = 600.0, min_idle_messages: int = 1000,
-                 max_idle_messages: int = 20000, sweep_every: int = 1024) -> None:
+                 max_idle_messages: int = 20000, sweep_every: int = 1024,
+                 forget_after_s: float = 7 * 86400.0) -> None:
         self.session_gap_s = session_gap_s if session_gap_s and session_gap_s > 0 else float("inf")
         self.streaming = streaming
         self.reorder_window_s = reorder_window_s
         self.min_idle_messages = min_idle_messages
         self.max_idle_messages = max_idle_messages
         self.sweep_every = sweep_every
+        self.forget_after_s = forget_after_s
+        self._sweeps = 0
         self._open: dict[str, _Open] = {}
         self._flushed: dict[str, _Flushed] = {}
         self._seq = 0
@@ -119,6 +135,11 @@ class Grouper:
         out: list[Conversation] = []
         for cid in due:
             out.extend(self._flush(cid))
+        self._sweeps += 1
+        if self._sweeps % 64 == 0:  # forget ids long finished (a return after that is numbered afresh)
+            old = self._watermark - self.forget_after_s
+            for cid in [c for c, f in self._flushed.items() if f.last_ts < old]:
+                del self._flushed[cid]
         return out
 
     def _flush(self, cid: str) -> Iterator[Conversation]:

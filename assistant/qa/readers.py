@@ -161,7 +161,7 @@ def read_csv(stream: BinaryIO, name: str, column_map: Mapping[str, str] | None =
     """CSV (or TSV) with a header row; columns found by ``column_map``, canonical names or aliases."""
     column_map = column_map or {}
     problems: list[Problem] = []
-    state = {"line": 0}
+    state: dict[str, int | None] = {"line": 0, "start": None}  # last line read; first line of this record
 
     def lines() -> Iterator[str]:
         for number, raw in enumerate(stream, start=1):
@@ -172,15 +172,15 @@ def read_csv(stream: BinaryIO, name: str, column_map: Mapping[str, str] | None =
             if isinstance(text, Problem):
                 problems.append(text)
                 continue
+            if state["start"] is None:
+                state["start"] = number
             yield text
 
-    source = lines()
     if delimiter is None:
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
-    reader = csv.reader(source, delimiter=delimiter)
+    reader = csv.reader(lines(), delimiter=delimiter)
     header: list[str] | None = None
     columns: dict[str, int] = {}
-    start = 1
     while True:
         try:
             row = next(reader)
@@ -189,12 +189,14 @@ def read_csv(stream: BinaryIO, name: str, column_map: Mapping[str, str] | None =
         except csv.Error as exc:
             yield from problems
             problems.clear()
-            yield Problem(f"{name}:{state['line']}", f"CSV 格式错误 / bad CSV: {exc}")
-            start = state["line"] + 1
+            yield Problem(f"{name}:{state['start'] or state['line']}", f"CSV 格式错误 / bad CSV: {exc}")
+            state["start"] = None
             continue
         yield from problems
         problems.clear()
-        where, start = f"{name}:{start}", state["line"] + 1
+        line = state["start"] or state["line"] or 1
+        where = f"{name}:{line}"
+        state["start"] = None
         if header is None:
             header = row
             columns, missing = _resolve_columns(header, column_map)
@@ -206,7 +208,7 @@ def read_csv(stream: BinaryIO, name: str, column_map: Mapping[str, str] | None =
         if not any(cell.strip() for cell in row):
             continue
         record = {field: (row[i] if i < len(row) else None) for field, i in columns.items()}
-        yield _message_from_record(record, where, tz, state["line"])
+        yield _message_from_record(record, where, tz, line)
     yield from problems
     if header is None:
         yield Problem(f"{name}:1", "文件是空的，没有表头 / empty CSV, no header row")

@@ -18,9 +18,8 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from phrasebook.storage import KINDS, EditConflict, NotFound
-
 from ..settings import Settings, get_settings
+from .console_api import console_router
 from .hub import Hub
 from .session import AgentSession
 from .store import TokenInfo, open_store
@@ -37,11 +36,6 @@ class TextIn(BaseModel):
 class SuggestIn(BaseModel):
     text: str = Field(max_length=10_000)
     variables: dict[str, str] = Field(default_factory=dict)
-
-
-class ItemIn(BaseModel):
-    data: dict[str, Any]
-    version: int | None = None  # the version the editor loaded; None = create
 
 
 def _bootstrap_tokens(hub: Hub, settings: Settings) -> None:
@@ -93,8 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return dependency
 
     any_role = require()
-    supervisor = require("supervisor")
-    require("qa", "supervisor")
 
     # ------------------------------------------------------------ health and metrics
     @app.get("/healthz")
@@ -151,52 +143,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # ------------------------------------------------------------ phrasebook (supervisors)
     @app.get("/api/phrasebook")
-    def phrasebook(request: Request, _: TokenInfo = Depends(any_role)) -> dict[str, Any]:
-        return hub_of(request).policy.book.model_dump(mode="json", by_alias=True)
-
-    @app.get("/api/phrasebook/{kind}")
-    def list_items(kind: str, request: Request, _: TokenInfo = Depends(supervisor)) -> list[dict[str, Any]]:
-        if kind not in KINDS:
-            raise HTTPException(404, f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})")
-        return [{"data": d, "version": v, "updated_by": by, "updated_at": at.isoformat()}
-                for d, v, by, at in hub_of(request).store.phrasebook.list(kind)]
-
-    @app.get("/api/phrasebook/{kind}/{item_id}")
-    def get_item(kind: str, item_id: str, request: Request, _: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
-        try:
-            data, version = hub_of(request).store.phrasebook.get(kind, item_id)
-        except NotFound as exc:
-            raise HTTPException(404, f"没有 {kind} {item_id}") from exc
-        return {"data": data, "version": version}
-
-    @app.get("/api/phrasebook/{kind}/{item_id}/history")
-    def item_history(kind: str, item_id: str, request: Request,
-                     _: TokenInfo = Depends(supervisor)) -> list[dict[str, Any]]:
-        return [{"version": h.version, "action": h.action, "before": h.before, "after": h.after,
-                 "actor": h.actor, "at": h.at.isoformat()}
-                for h in hub_of(request).store.phrasebook.history(kind, item_id)]
-
-    @app.put("/api/phrasebook/{kind}")
-    async def save_item(kind: str, body: ItemIn, request: Request,
-                        who: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
-        hub = hub_of(request)
-        if kind not in KINDS:
-            raise HTTPException(404, f"unknown kind {kind!r}")
-        try:
-            version = await asyncio.to_thread(hub.store.phrasebook.save, kind, body.data, body.version, who.name)
-        except EditConflict as exc:
-            raise HTTPException(409, str(exc)) from exc
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except ValueError as exc:
-            raise HTTPException(422, f"内容不合法 / invalid: {exc}") from exc
-        try:
-            revision = await asyncio.to_thread(hub.reload_policy)
-        except ValueError as exc:  # item valid alone but breaks the whole (e.g. unknown intent)
-            raise HTTPException(422, f"话术库不一致 / phrasebook invalid: {exc}") from exc
-        hub.store.audit(who.name, who.role, f"save {kind}", {"id": body.data.get("id"), "version": version})
-        await hub.broadcast_phrasebook(revision)
-        return {"version": version, "revision": revision}
+    def phrasebook(request: Request, who: TokenInfo = Depends(any_role)) -> dict[str, Any]:
+        """The published phrasebook; agents see only the templates they may be offered."""
+        book = hub_of(request).policy.book
+        data = book.model_dump(mode="json", by_alias=True)
+        if who.role == "agent":
+            data["templates"] = [t.model_dump(mode="json") for t in book.approved_templates()]
+        return data
 
     # ------------------------------------------------------------ websocket
     @app.websocket("/ws/agent")
@@ -208,6 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await websocket.close(code=4403, reason="origin not allowed")
             return
         await AgentSession(hub, websocket).run()
+
+    # Supervisor console and QA dashboard (GET /console, /api/console/..., /api/qa/...).
+    app.include_router(console_router(hub_of, require))
 
     # ------------------------------------------------------------ pages
     @app.get("/", include_in_schema=False)

@@ -102,6 +102,7 @@ class Hub:
         self.frames_in = 0
         self.frames_out = 0
         self.errors: dict[str, int] = {}
+        self._publishing = asyncio.Lock()
 
     def agent(self, agent_id: str) -> AgentState:
         state = self.agents.get(agent_id)
@@ -119,6 +120,17 @@ class Hub:
         for state in self.agents.values():
             state.engine.policy = policy
         return policy.revision
+
+    async def publish(self, actor: str, role: str, action: str, detail: dict[str, Any]) -> int:
+        """After a phrasebook change: rebuild, swap, push ``phrasebook_updated``, audit.
+
+        One publish at a time, so two quick saves can never leave the older policy live.
+        """
+        async with self._publishing:
+            revision = await asyncio.to_thread(self.reload_policy)
+            await self.broadcast_phrasebook(revision)
+        await asyncio.to_thread(self.store.audit, actor, role, action, detail | {"revision": revision})
+        return revision
 
     async def push(self, state: AgentState, frame: dict[str, Any]) -> None:
         """Number a push, keep it for resume, and send it to the agent's open sockets."""

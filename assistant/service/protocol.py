@@ -118,7 +118,7 @@ def parse_client_frame(raw: str) -> tuple[str, _Frame]:
             ref=str(kind) if kind is not None else None,
         )
     try:
-        return kind, model.model_validate(data)
+        return str(kind), model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(frame)"

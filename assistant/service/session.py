@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..engine import Coaching, ObligationOutcome, ReplyTiming, SlaBreach, SlaWarning
+from ..engine import BuyerChasedAgain, Coaching, ObligationOutcome, ReplyTiming, SlaBreach, SlaWarning
 from .hub import AgentState, Hub
 from .protocol import (
     AgentReply,
@@ -217,7 +217,7 @@ class AgentSession:
                                      "intents": answer["intents"],
                                      "suggestions": [s["template_id"] for s in answer["suggestions"]],
                                      "chased_again": [f.previous_message_id for f in findings
-                                                      if type(f).__name__ == "BuyerChasedAgain"]})
+                                                      if isinstance(f, BuyerChasedAgain)]})
         return answer
 
     def _agent_reply(self, frame: AgentReply) -> dict[str, Any]:

@@ -161,14 +161,13 @@ class Store:
         """Store many events at once, skipping any already stored (resends)."""
         if not rows:
             return
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        statement = (postgresql.insert(events).on_conflict_do_nothing() if self.engine.dialect.name == "postgresql"
+                     else sqlite.insert(events).on_conflict_do_nothing())
         values = [dict(r, data=json.dumps(r["data"], ensure_ascii=False)) for r in rows]
         with self.engine.begin() as conn:
-            conn.execute(dialect_insert(events).on_conflict_do_nothing(), values)
+            conn.execute(statement, values)
 
     def find_event(self, conversation_id: str, message_id: str, kind: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -214,7 +213,9 @@ class Store:
             result = conn.execute(insert(reports).values(
                 name=name, created_by=actor, created_at=_now(), rules_revision=rules_revision,
                 summary=json.dumps(summary, ensure_ascii=False), report=json.dumps(report, ensure_ascii=False)))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def list_reports(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
