@@ -89,6 +89,21 @@ def coach_server(tmp_path: Path) -> Iterator[str]:
         yield server.base
 
 
+def keyword_classify(text: str):  # type: ignore[no-untyped-def]
+    """A deterministic stand-in for the model in QA tests, so they pin scoring, not the model.
+
+    Module level (not a fixture) so ``--workers 2`` can pickle it.
+    """
+    from classifiers.intent.model import OTHER, IntentScore, Prediction
+
+    found = []
+    if any(k in text for k in ("还没发货", "催一下")):
+        found.append("delivery_chase")
+    if any(k in text for k in ("破损", "碎了")):
+        found.append("damage")
+    return Prediction(text, found[0] if found else OTHER, tuple(IntentScore(i, 0.9) for i in found))
+
+
 @pytest.fixture(scope="session")
 def policy():  # type: ignore[no-untyped-def]
     from assistant.policy import CompiledPolicy

@@ -19,6 +19,7 @@ from tests.test_extension import (
     FINAL_REPLY,
     TOKEN,
     needs_chromium,
+    record_timer_states,
     shot,
     stored_events,
 )
@@ -48,17 +49,6 @@ def new_page(browser):
     return context, context.new_page()
 
 
-def record_timer_states(page) -> None:
-    page.evaluate("""() => {
-        const el = document.querySelector('#pane-timer');
-        window.__timerStates = [el.dataset.state];
-        new MutationObserver(() => {
-            const s = el.dataset.state;
-            if (window.__timerStates[window.__timerStates.length - 1] !== s) window.__timerStates.push(s);
-        }).observe(el, {attributes: true, attributeFilter: ['data-state']});
-    }""")
-
-
 @needs_chromium
 def test_demo_page_coaches_on_its_own(coach_server: str, browser, tmp_path: Path) -> None:
     context, page = new_page(browser)
@@ -67,7 +57,7 @@ def test_demo_page_coaches_on_its_own(coach_server: str, browser, tmp_path: Path
         expect(page.locator("#coach-status")).to_have_attribute("data-status", "connected", timeout=15000)
         expect(page.locator("#coach-pane")).to_be_visible()
         conversation_id = page.locator("#chat").get_attribute("data-conversation-id")
-        record_timer_states(page)
+        record_timer_states(page, "#pane-timer")
         shot(page, "demo_01_connected")
 
         page.fill("#buyer-input", BUYER_TEXT)

@@ -82,16 +82,16 @@ def open_panel(context, ext_id: str):
     return panel
 
 
-def record_timer_states(panel) -> None:
-    """Log every data-state the panel's countdown goes through (the 6 s limit is short)."""
-    panel.evaluate("""() => {
-        const el = document.querySelector('#timer');
+def record_timer_states(page, selector: str = "#timer") -> None:
+    """Log every data-state a countdown goes through (the 6 s limit is short)."""
+    page.evaluate("""(selector) => {
+        const el = document.querySelector(selector);
         window.__timerStates = [el.dataset.state];
         new MutationObserver(() => {
             const s = el.dataset.state;
             if (window.__timerStates[window.__timerStates.length - 1] !== s) window.__timerStates.push(s);
         }).observe(el, {attributes: true, attributeFilter: ['data-state']});
-    }""")
+    }""", selector)
 
 
 def stored_events(data_dir: Path, conversation_id: str) -> list[dict]:

@@ -17,8 +17,9 @@ from assistant.qa.readers import ReadOptions, read_transcript
 from assistant.qa.render import render_html
 from assistant.qa.replay import ReplayOptions, replay_bytes, replay_events, replay_files
 from assistant.qa.report import OverrideError, Report, apply_overrides
-from classifiers.intent.model import OTHER, IntentScore, Prediction
 from phrasebook.files import load_default
+
+from .conftest import keyword_classify
 
 DATA = Path(__file__).parent / "data" / "qa"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -28,15 +29,6 @@ BUYER = ["在吗", "这个裙子能便宜点吗", "我的快递怎么还没发�
 AGENT = ["亲，您好，请问有什么可以帮您？", "亲，这款已经是活动价了哦，感谢您的支持", "不知道",
          "亲，非常抱歉让您久等了，这边帮您查询物流，会第一时间跟进", "亲，麻烦您拍张照片，这边给您补发，感谢您",
          "亲，有的哦", "但是这个没办法", "好的亲，感谢您的支持", "加我微信吧", "嗯"]
-
-
-def keyword_classify(text: str) -> Prediction:
-    found = []
-    if any(k in text for k in ("还没发货", "催一下")):
-        found.append("delivery_chase")
-    if any(k in text for k in ("破损", "碎了")):
-        found.append("damage")
-    return Prediction(text, found[0] if found else OTHER, tuple(IntentScore(i, 0.9) for i in found))
 
 
 def generate(path: Path, conversations: int, seed: int = 7, order: str = "time") -> int:

@@ -16,20 +16,12 @@ from assistant.qa.findings import ConversationScore
 from assistant.qa.replay import ReplayOptions, replay_files
 from assistant.qa.report import Report
 from assistant.qa.scorecard import ScorecardConfig
-from classifiers.intent.model import OTHER, IntentScore, Prediction
 from phrasebook.files import load_default
+
+from .conftest import keyword_classify
 
 DATA = Path(__file__).parent / "data" / "qa"
 CASES = DATA / "cases.jsonl"
-
-
-def keyword_classify(text: str) -> Prediction:
-    found = []
-    if any(k in text for k in ("还没发货", "催一下")):
-        found.append("delivery_chase")
-    if any(k in text for k in ("破损", "碎了")):
-        found.append("damage")
-    return Prediction(text, found[0] if found else OTHER, tuple(IntentScore(i, 0.9) for i in found))
 
 
 @pytest.fixture(scope="module")
