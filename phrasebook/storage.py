@@ -194,6 +194,15 @@ class PhrasebookStore:
             raise NotFound(f"{kind} {item_id}")
         return json.loads(row.data), row.version
 
+    def entry(self, kind: str, item_id: str) -> dict[str, Any] | None:
+        """One item with its version and who changed it last, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(items).where(items.c.kind == kind, items.c.item_id == item_id)).first()
+        if row is None:
+            return None
+        return {"data": json.loads(row.data), "version": row.version, "updated_by": row.updated_by,
+                "updated_at": row.updated_at.isoformat()}
+
     def list(self, kind: str) -> Iterator[tuple[dict[str, Any], int, str, datetime]]:
         with self.engine.connect() as conn:
             for row in conn.execute(select(items).where(items.c.kind == kind).order_by(items.c.item_id)):

@@ -49,7 +49,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import select, update
 
 from classifiers.wording import CheckContext, Checker, Flag
 from phrasebook.files import PhrasebookError, dump, load_file
@@ -278,13 +277,6 @@ def _check_item(book: Phrasebook, policy: CompiledPolicy, kind: str, data: dict[
     return result
 
 
-def _entry(store: Any, kind: str, item_id: str) -> dict[str, Any] | None:
-    for data, version, by, at in store.phrasebook.list(kind):
-        if data.get("id", "settings") == item_id or kind == "settings":
-            return {"data": data, "version": version, "updated_by": by, "updated_at": at.isoformat()}
-    return None
-
-
 def _conflict(store: Any, kind: str, item_id: str, yours: dict[str, Any], exc: EditConflict) -> HTTPException:
     """409 with both versions (and the one both started from) so the editor can merge."""
     if kind in KINDS:  # compare like with like: fields the editor left out take their defaults
@@ -292,7 +284,7 @@ def _conflict(store: Any, kind: str, item_id: str, yours: dict[str, Any], exc: E
             yours = KINDS[kind].model_validate(yours).model_dump(mode="json", by_alias=True)
         except ValidationError:
             pass
-    theirs = _entry(store, kind, item_id)
+    theirs = store.phrasebook.entry(kind, item_id)
     base = next((h.after for h in store.phrasebook.history(kind, item_id) if h.version == exc.expected), None)
     fields = []
     if theirs is not None:
@@ -372,28 +364,6 @@ def _conversation_index(conv: dict[str, Any]) -> dict[str, Any]:
                                      "score", "auto_fail", "fines_yuan", "first_response_s", "unanswered")} | {
         "deductions": sum(1 for d in conv.get("deductions", ()) if d.get("override") is None),
         "overridden": sum(1 for d in conv.get("deductions", ()) if d.get("override") is not None)}
-
-
-def _replace_report(store: Any, report_id: int, old_text: str, summary: dict[str, Any],
-                    report: dict[str, Any]) -> bool:
-    """Compare-and-swap a stored report (two reviewers overriding at once: the second retries).
-
-    The Store has no update for reports yet; this writes its table directly.
-    """
-    from .store import reports
-
-    with store.engine.begin() as conn:
-        changed = conn.execute(update(reports).where(reports.c.id == report_id, reports.c.report == old_text).values(
-            summary=json.dumps(summary, ensure_ascii=False), report=json.dumps(report, ensure_ascii=False))).rowcount
-    return bool(changed == 1)
-
-
-def _report_text(store: Any, report_id: int) -> str | None:
-    from .store import reports
-
-    with store.engine.connect() as conn:
-        row = conn.execute(select(reports.c.report).where(reports.c.id == report_id)).first()
-    return row.report if row else None
 
 
 def _trends(store: Any, report_ids: set[int], agent: str) -> dict[str, Any]:
@@ -481,7 +451,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
 
     @router.get("/api/console/items/{kind}/{item_id}")
     def get_item(kind: str, item_id: str, request: Request, _: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
-        entry = _entry(hub_of(request).store, known_kind(kind), item_id)
+        entry = hub_of(request).store.phrasebook.entry(known_kind(kind), item_id)
         if entry is None:
             raise _problem(404, f"没有 {kind} {item_id}", "not found")
         return entry
@@ -517,7 +487,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         data = dict(body.data)
         item_id = str(data.get("id", ""))
         if kind == "template":
-            stored = _entry(hub.store, kind, item_id) if item_id else None
+            stored = hub.store.phrasebook.entry(kind, item_id) if item_id else None
             old = (stored or {}).get("data", {}).get("status")
             new = data.get("status", "draft")
             if stored is None and body.version is None:
@@ -535,7 +505,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
     async def set_status(item_id: str, body: StatusBody, request: Request,
                          who: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
         hub = hub_of(request)
-        entry = await asyncio.to_thread(_entry, hub.store, "template", item_id)
+        entry = await asyncio.to_thread(hub.store.phrasebook.entry, "template", item_id)
         if entry is None:
             raise _problem(404, f"没有模板 {item_id}", "no such template")
         old = entry["data"].get("status", "draft")
@@ -564,7 +534,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
     # ------------------------------------------------------------ settings
     @router.get("/api/console/settings")
     def get_settings(request: Request, _: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
-        entry = _entry(hub_of(request).store, "settings", "settings")
+        entry = hub_of(request).store.phrasebook.entry("settings", "settings")
         if entry is None:
             raise _problem(404, "没有店铺设置", "no settings stored")
         return {"settings": entry.pop("data")} | entry
@@ -576,7 +546,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         if unknown:
             raise _problem(422, f"不认识的设置 {unknown}", f"unknown settings (expected {', '.join(_SETTINGS_KEYS)})",
                            [{"loc": f"settings.{k}", "message": "不认识的字段 / unknown"} for k in unknown])
-        before = await asyncio.to_thread(_entry, hub.store, "settings", "settings")
+        before = await asyncio.to_thread(hub.store.phrasebook.entry, "settings", "settings")
         try:
             version = await asyncio.to_thread(hub.store.phrasebook.save_settings, body.settings, body.version, who.name)
         except ValidationError as exc:
@@ -768,7 +738,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
 
         hub = hub_of(request)
         for _attempt in range(5):
-            text = await asyncio.to_thread(_report_text, hub.store, report_id)
+            text = await asyncio.to_thread(hub.store.report_text, report_id)
             if text is None:
                 raise _problem(404, f"没有编号 {report_id} 的报告", f"no report {report_id}")
             at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -784,7 +754,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
                 raise _problem(422, str(exc).split(" / ")[0], "cannot override",
                                [{"loc": "finding_id", "message": str(exc)}]) from exc
             record = report.overrides[-1]
-            if await asyncio.to_thread(_replace_report, hub.store, report_id, text, _report_summary(report),
+            if await asyncio.to_thread(hub.store.replace_report, report_id, text, _report_summary(report),
                                        report.to_dict()):
                 await asyncio.to_thread(hub.store.audit, who.name, who.role, "qa override",
                                         {"report_id": report_id, **record})

@@ -229,6 +229,22 @@ class Store:
             row = conn.execute(select(reports.c.report).where(reports.c.id == report_id)).first()
         return json.loads(row.report) if row else None
 
+    def report_text(self, report_id: int) -> str | None:
+        """The stored report's JSON text, as the version token for ``replace_report``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(reports.c.report).where(reports.c.id == report_id)).first()
+        return str(row.report) if row else None
+
+    def replace_report(self, report_id: int, old_text: str, summary: dict[str, Any],
+                       report: dict[str, Any]) -> bool:
+        """Compare-and-swap: write only if the report is still ``old_text`` (two reviewers at once)."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(reports).where(reports.c.id == report_id, reports.c.report == old_text).values(
+                    summary=json.dumps(summary, ensure_ascii=False), report=json.dumps(report, ensure_ascii=False))
+            ).rowcount
+        return bool(changed == 1)
+
     # ------------------------------------------------------------ audit
     def audit(self, actor: str, role: str, action: str, detail: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
