@@ -81,6 +81,9 @@ class IntentModel:
         self.calib_b = calib_b.astype(np.float32)
         self.thresholds = thresholds.astype(np.float32)
         self.meta = meta or {}
+        # A second intent is reported only if it is also at least this probable (tuned on dev):
+        # buyers rarely mean two things, and a spurious second chip costs the agent attention.
+        self.secondary_floor = float(self.meta.get("secondary_floor", 0.0))
         self._keywords: list[tuple[str, str]] = []
         self._keyword_automaton: ahocorasick_rs.AhoCorasick | None = None
 
@@ -121,7 +124,8 @@ class IntentModel:
         scores = {self.labels[i]: float(probs[i]) for i in np.flatnonzero(probs >= self.thresholds)}
         real = {k: v for k, v in scores.items() if k != OTHER}
         if real:
-            scores = real
+            top = max(real.values())
+            scores = {k: v for k, v in real.items() if v == top or v >= self.secondary_floor}
         elif len(probs):
             best = int(np.argmax(probs))
             scores = {} if self.labels[best] == OTHER else {self.labels[best]: float(probs[best])}

@@ -3,7 +3,8 @@
 One logistic regression per intent (one-vs-rest, class-balanced) on the shared features;
 probabilities are calibrated with a sigmoid fitted on cross-validated scores
 (``CalibratedClassifierCV(method="sigmoid", ensemble=False)``); each intent's threshold is
-then chosen to maximise its F1 on the dev split, never on the test split.
+then chosen to maximise its F1 on the dev split, never on the test split, and so is the floor a
+second intent must clear (``secondary_floor``).
 """
 
 from __future__ import annotations
@@ -73,10 +74,20 @@ def fit(train: Sequence[Example], dev: Sequence[Example], c: float = 64.0, seed:
             [_best_threshold(probs[:, j], truth[:, j]) if truth[:, j].any() else 0.5 for j in range(len(labels))],
             dtype=np.float32,
         )
+    if dev:
+        from .evaluate import evaluate
+
+        best_floor, best_f1 = 0.0, -1.0
+        for floor in (0.0, 0.5, 0.6, 0.7, 0.8):
+            model.secondary_floor = floor
+            f1 = evaluate(dev, model.predict_batch([e.text for e in dev])).macro_f1
+            if f1 > best_f1 + 1e-9:
+                best_floor, best_f1 = floor, f1
+        model.secondary_floor = best_floor
     model.meta = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "train_examples": len(train), "dev_examples": len(dev),
         "train_hash": data_hash(train), "dev_hash": data_hash(dev),
-        "C": c, "features": int(n_features),
+        "C": c, "features": int(n_features), "secondary_floor": model.secondary_floor,
     }
     return model
