@@ -124,8 +124,8 @@ class IntentModel:
         scores = {self.labels[i]: float(probs[i]) for i in np.flatnonzero(probs >= self.thresholds)}
         real = {k: v for k, v in scores.items() if k != OTHER}
         if real:
-            top = max(real.values())
-            scores = {k: v for k, v in real.items() if v == top or v >= self.secondary_floor}
+            best_score = max(real.values())
+            scores = {k: v for k, v in real.items() if v == best_score or v >= self.secondary_floor}
         elif len(probs):
             best = int(np.argmax(probs))
             scores = {} if self.labels[best] == OTHER else {self.labels[best]: float(probs[best])}
