@@ -120,6 +120,28 @@ async def run_load(url: str, agents: int, duration: float, rate: float, ping_onl
     return stats
 
 
+def server_side(base: str) -> None:
+    """Server-side handling time per frame type, read back from the /metrics histogram."""
+    import httpx
+
+    text = httpx.get(base + "/metrics", timeout=10).text
+    buckets: dict[str, list[tuple[float, int]]] = {}
+    for line in text.splitlines():
+        if line.startswith("coach_frame_seconds_bucket"):
+            labels, value = line.split("} ")
+            kind = labels.split('type="')[1].split('"')[0]
+            bound = labels.split('le="')[1].split('"')[0]
+            buckets.setdefault(kind, []).append((float("inf") if bound == "+Inf" else float(bound), int(value)))
+    for kind, rows in sorted(buckets.items()):
+        total = rows[-1][1]
+
+        def quantile(q: float, rows: list[tuple[float, int]] = rows, total: int = total) -> str:
+            bound = next(b for b, c in rows if c >= q * total)
+            return f"≤ {bound * 1000:g} ms" if bound != float("inf") else "> 1 s"
+
+        print(f"  server handling {kind:16s} n={total:,}  p50 {quantile(0.5)}  p99 {quantile(0.99)}")
+
+
 def report(label: str, stats: Stats, duration: float) -> None:
     rtts = sorted(x for values in stats.rtt.values() for x in values)
     if not rtts:
@@ -190,6 +212,7 @@ def main() -> None:
             values = sorted(stats.rtt.get(kind, []))
             if values:
                 print(f"  {kind:14s} p50 {statistics.median(values) * 1000:.1f} ms  p99 {values[int(len(values) * .99) - 1] * 1000:.1f} ms")
+        server_side(url.replace("ws://", "http://").removesuffix("/ws/agent"))
         if server:
             print(f"server RSS after load: {server.memory_info().rss / 2**20:.0f} MB")
         if args.idle:

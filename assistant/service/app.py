@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "# HELP coach_frame_errors_total Error frames sent, by code.", "# TYPE coach_frame_errors_total counter",
         ]
         lines += [f'coach_frame_errors_total{{code="{code}"}} {n}' for code, n in sorted(hub.errors.items())]
+        lines += hub.handling_metrics()
         lines += ["# HELP coach_phrasebook_revision Published phrasebook revision.",
                   "# TYPE coach_phrasebook_revision gauge", f"coach_phrasebook_revision {hub.policy.revision}"]
         return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ from .store import Store
 
 __all__ = ["Hub", "AgentState"]
 
+_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 _ANSWER_CACHE = 1000  # answers kept per agent for idempotent resends (minutes of traffic)
 
 
@@ -103,6 +104,9 @@ class Hub:
         self.frames_out = 0
         self.errors: dict[str, int] = {}
         self._publishing = asyncio.Lock()
+        # Server-side handling time per client frame type: Prometheus histogram buckets.
+        self.handling: dict[str, list[int]] = {}
+        self.handling_sum: dict[str, float] = {}
 
     def agent(self, agent_id: str) -> AgentState:
         state = self.agents.get(agent_id)
@@ -160,6 +164,26 @@ class Hub:
                text: str | None, data: dict[str, Any]) -> None:
         self.writer.put({"conversation_id": conversation_id, "message_id": message_id, "kind": kind,
                          "agent_id": agent_id, "ts": ts, "text": text, "data": data})
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """Record how long the server spent on one client frame (exposed by /metrics)."""
+        counts = self.handling.setdefault(kind, [0] * (len(_BUCKETS) + 1))
+        for i, bound in enumerate(_BUCKETS):
+            if seconds <= bound:
+                counts[i] += 1
+        counts[-1] += 1
+        self.handling_sum[kind] = self.handling_sum.get(kind, 0.0) + seconds
+
+    def handling_metrics(self) -> list[str]:
+        lines = ["# HELP coach_frame_seconds Server time spent handling a client frame.",
+                 "# TYPE coach_frame_seconds histogram"]
+        for kind, counts in sorted(self.handling.items()):
+            for bound, count in zip(_BUCKETS, counts, strict=False):
+                lines.append(f'coach_frame_seconds_bucket{{type="{kind}",le="{bound}"}} {count}')
+            lines.append(f'coach_frame_seconds_bucket{{type="{kind}",le="+Inf"}} {counts[-1]}')
+            lines.append(f'coach_frame_seconds_sum{{type="{kind}"}} {self.handling_sum[kind]:.6f}')
+            lines.append(f'coach_frame_seconds_count{{type="{kind}"}} {counts[-1]}')
+        return lines
 
     def count_error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1

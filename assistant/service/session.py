@@ -98,7 +98,9 @@ class AgentSession:
                     if raw is None:
                         break
                     self.hub.frames_in += 1
-                    await self._handle(raw)
+                    started = time.perf_counter()
+                    kind = await self._handle(raw)
+                    self.hub.observe(kind, time.perf_counter() - started)
                 except ProtocolError as exc:
                     self.hub.count_error(exc.code)
                     await self.send(error_frame(exc.code, exc.message, exc.ref))
@@ -149,7 +151,8 @@ class AgentSession:
         return True
 
     # ------------------------------------------------------------------ frames
-    async def _handle(self, raw: str) -> None:
+    async def _handle(self, raw: str) -> str:
+        """Act on one frame and answer it; returns the frame type (for metrics)."""
         if len(raw.encode("utf-8")) > self.hub.settings.max_frame_bytes:
             raise ProtocolError("frame_too_large",
                                 f"帧超过 {self.hub.settings.max_frame_bytes} 字节 / frame over {self.hub.settings.max_frame_bytes} bytes")
@@ -179,6 +182,7 @@ class AgentSession:
         else:
             await self.send({"type": "pong", "server_time": time.time()})
         self.agent.wake.set()
+        return kind
 
     def _ts(self, client_ts: float | None) -> float:
         now = time.time()
