@@ -1,6 +1,6 @@
 // Side panel: shows the conversation in focus (intents, suggestions, draft flags, deadline) from
 // the background worker's state, and sends the agent's choices back through the same port.
-import { INTENTS, intentName, categoryName, SEVERITY_NAMES } from './lib/intents.js';
+import { currentIntents, intentName, categoryName, SEVERITY_NAMES, useIntents } from './lib/intents.js';
 import { distinctFlags, segments } from './lib/spans.js';
 import { flagKey, secondsLeft } from './lib/state.js';
 
@@ -82,6 +82,7 @@ function focused() {
 
 function render() {
   if (!state) return;
+  useIntents(state.intents);
   const conv = focused();
   const cfg = state.config || {};
 
@@ -158,8 +159,9 @@ function renderIntents(conv) {
     $('#intents').replaceChildren(...list);
 
     const select = $('#intent-fix');
-    const known = new Set(INTENTS.map(([id]) => id));
-    const options = INTENTS.map(([id, name]) => [id, name]);
+    const intents = currentIntents();
+    const known = new Set(intents.map(([id]) => id));
+    const options = intents.map(([id, name]) => [id, name]);
     for (const { intent } of chips) if (!known.has(intent)) options.push([intent, intent]);
     select.replaceChildren(...options.map(([id, name]) => h('option', { value: id }, name)));
     select.value = corrected ? corrected.intent : coaching.intent || 'other';

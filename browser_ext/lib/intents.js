@@ -19,6 +19,19 @@ export const INTENTS = Object.freeze([
 ]);
 
 const NAMES = new Map(INTENTS);
+let current = INTENTS;
+
+// The service's own list (``welcome.intents``) wins over the bundled one, so an intent a
+// supervisor adds shows up by name and in the correction menu without a new extension build.
+export function useIntents(list) {
+  if (!Array.isArray(list) || !list.length) return;
+  current = Object.freeze(list.map(([id, name]) => [id, name || id]));
+  for (const [id, name] of current) NAMES.set(id, name);
+}
+
+export function currentIntents() {
+  return current;
+}
 
 export function intentName(id) {
   return NAMES.get(id) || id;

@@ -92,6 +92,7 @@ export function applyServerFrame(state, frame, now = Date.now()) {
         agentId: frame.agent_id || '', role: frame.role || '', phrasebookRevision: frame.phrasebook_revision ?? null,
         clockOffset: typeof frame.server_time === 'number' ? frame.server_time - nowS : 0, since: now,
       };
+      if (Array.isArray(frame.intents)) state.intents = frame.intents.map((i) => [i.id, i.name]);
       if (!hadSeq || !frame.resumed || (typeof frame.seq === 'number' && frame.seq < state.lastSeq)) {
         if (hadSeq && !frame.resumed) addNotice(state, '断线时间较长，期间的超时提醒可能未补发；计时以服务端为准。', 'info', now);
         state.lastSeq = typeof frame.seq === 'number' ? frame.seq : state.lastSeq;
