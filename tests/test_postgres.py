@@ -67,3 +67,36 @@ def test_service_on_postgres(clean_database: str, tmp_path) -> None:  # type: ig
             asyncio.run(asyncio.sleep(0.1))
         engine.dispose()
         assert count == 1
+
+
+def test_publish_reaches_agents_of_another_process(clean_database: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two ``coach serve`` processes on one database: a save on A pushes to an agent on B."""
+    import time
+
+    import httpx
+
+    servers = [start_server(tmp_path / name, COACH_DATABASE_URL=clean_database) for name in ("a", "b")]
+    a = next(servers[0])
+    b = next(servers[1])
+    try:
+        async def main() -> None:
+            async with websockets.connect(b.ws) as ws:
+                await ws.send(json.dumps({"type": "hello", "token": b.token, "agent_id": "on-b"}))
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                auth = {"Authorization": f"Bearer {a.token}"}
+                item = httpx.get(f"{a.base}/api/console/items/template/greeting.welcome.1", headers=auth).json()
+                data = dict(item["data"], text="亲，您好，欢迎光临～有什么可以帮您的吗？")
+                started = time.monotonic()
+                saved = httpx.put(f"{a.base}/api/console/items/template",
+                                  json={"data": data, "version": item["version"]}, headers=auth)
+                assert saved.status_code == 200, saved.text
+                pushed = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert pushed["type"] == "phrasebook_updated" and pushed["revision"] == saved.json()["revision"]
+                assert time.monotonic() - started < 2
+            health = httpx.get(f"{b.base}/healthz").json()
+            assert health["phrasebook_revision"] == saved.json()["revision"]
+
+        asyncio.run(main())
+    finally:
+        for generator in servers:
+            generator.close()

@@ -63,11 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = await asyncio.to_thread(open_store, settings)
         hub = await asyncio.to_thread(Hub, settings, store)
         _bootstrap_tokens(hub, settings)
+        await asyncio.to_thread(hub.start_fanout, asyncio.get_running_loop())
         app.state.hub = hub
         app.state.started = time.time()
         yield
         hub.writer.flush()
         hub.writer.close()
+        if hub.fanout is not None:
+            hub.fanout.close()
 
     app = FastAPI(title="话术教练 Reply Coach", version="0.1.0", lifespan=lifespan,
                   description="Live reply coaching for online-shop customer service. WebSocket protocol: docs/protocol.md")

@@ -104,6 +104,8 @@ class Hub:
         self.frames_out = 0
         self.errors: dict[str, int] = {}
         self._publishing = asyncio.Lock()
+        self.fanout: Any = None  # PostgresFanout on PostgreSQL
+        self._background: set[asyncio.Task[None]] = set()
         # Server-side handling time per client frame type: Prometheus histogram buckets.
         self.handling: dict[str, list[int]] = {}
         self.handling_sum: dict[str, float] = {}
@@ -126,15 +128,40 @@ class Hub:
         return policy.revision
 
     async def publish(self, actor: str, role: str, action: str, detail: dict[str, Any]) -> int:
-        """After a phrasebook change: rebuild, swap, push ``phrasebook_updated``, audit.
+        """After a phrasebook change: rebuild, swap, push ``phrasebook_updated``, audit, and tell
+        the other service processes (PostgreSQL NOTIFY).
 
         One publish at a time, so two quick saves can never leave the older policy live.
         """
         async with self._publishing:
             revision = await asyncio.to_thread(self.reload_policy)
             await self.broadcast_phrasebook(revision)
+        if self.fanout is not None:
+            await asyncio.to_thread(self.fanout.notify, revision)
         await asyncio.to_thread(self.store.audit, actor, role, action, detail | {"revision": revision})
         return revision
+
+    def start_fanout(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On PostgreSQL, listen for publishes made by other processes."""
+        if self.store.engine.dialect.name != "postgresql":
+            return
+        from .fanout import PostgresFanout
+
+        self.fanout = PostgresFanout(self.store.engine, lambda _revision: self._schedule_sync(loop), loop)
+        self.fanout.start()
+
+    def _schedule_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self.sync_with_store())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def sync_with_store(self) -> None:
+        """Another process published: load the newer phrasebook and tell this process's agents."""
+        async with self._publishing:
+            stored = await asyncio.to_thread(self.store.phrasebook.revision)
+            if stored > self.policy.revision:
+                revision = await asyncio.to_thread(self.reload_policy)
+                await self.broadcast_phrasebook(revision)
 
     async def push(self, state: AgentState, frame: dict[str, Any]) -> None:
         """Number a push, keep it for resume, and send it to the agent's open sockets."""
