@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ..settings import Settings, get_settings
 from .console_api import console_router
 from .hub import Hub
+from .qa_api import qa_router
 from .session import AgentSession
 from .store import TokenInfo, open_store
 
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Supervisor console and QA dashboard (GET /console, /api/console/..., /api/qa/...).
     app.include_router(console_router(hub_of, require))
+    app.include_router(qa_router(hub_of, require))
 
     # ------------------------------------------------------------ pages
     @app.get("/", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""REST routes of the supervisor console and the QA dashboard (the page itself is ``GET /console``).
+"""REST routes of the supervisor console (the page itself is ``GET /console``).
 
 Supervisors (role ``supervisor``) curate the phrasebook here; QA staff and supervisors upload
 transcripts and read scorecards.  Each route checks its role on the server (``require``), every
@@ -22,13 +22,7 @@ Phrasebook (supervisor)::
     POST /api/console/import                      preview, then apply (``apply=true``)
     GET  /api/console/audit
 
-QA (qa or supervisor)::
-
-    POST /api/qa/replay                           upload transcripts → stored report id and summary
-    GET  /api/qa/reports, /api/qa/reports/{id}[?view=index], /api/qa/reports/{id}/html
-    GET  /api/qa/reports/{id}/conversation?key=   drill-down
-    POST /api/qa/reports/{id}/overrides           a reviewer dismisses or re-weighs a finding
-    GET  /api/qa/trends                           per-agent figures by day over stored reports
+QA routes are in ``qa_api.py``.
 
 Errors are ``{"detail": {"message": "中文 / English", "errors": [{"loc", "message"}]}}``.
 """
@@ -39,15 +33,12 @@ import asyncio
 import json
 import re
 import tempfile
-from collections.abc import Callable, Coroutine, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from classifiers.wording import CheckContext, Checker, Flag
@@ -57,10 +48,11 @@ from phrasebook.storage import KINDS, EditConflict, NotFound
 from phrasebook.tabular import CsvProblem, templates_from_csv, templates_to_csv
 
 from ..policy import CompiledPolicy
+from .api_errors import ClearErrors, problem, pydantic_errors
 from .hub import Hub
 from .store import TokenInfo
 
-__all__ = ["console_router", "STATUS_NAMES", "TRANSITIONS", "MAX_UPLOAD_BYTES"]
+__all__ = ["console_router", "STATUS_NAMES", "TRANSITIONS"]
 
 STATIC = Path(__file__).with_name("static")
 STATUS_NAMES = {"draft": "草稿", "approved": "已审核", "retired": "已停用"}
@@ -71,58 +63,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("draft", "retired"): "弃用草稿",
     ("retired", "draft"): "重新启用为草稿",
 }
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_UPLOAD_FILES = 50
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
 _SECTION = {"intent": "intents", "template": "templates", "rule": "rules"}
 _BRACES = re.compile(r"\{[^{}\n]*\}")
 _SETTINGS_KEYS = ("allow", "placeholders", "response", "policy")
-
-# --------------------------------------------------------------------------- errors
-#: Chinese for pydantic's error types (the English message follows it).
-_ZH = {
-    "missing": "必填", "string_too_short": "不能为空", "too_short": "至少要有一项", "string_too_long": "太长",
-    "string_pattern_mismatch": "格式不对", "literal_error": "不是允许的取值",
-    "extra_forbidden": "不认识的字段", "string_type": "应为文字", "int_parsing": "应为整数",
-    "int_type": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字", "bool_parsing": "应为是/否",
-    "bool_type": "应为是/否", "greater_than": "太小", "less_than": "太大", "greater_than_equal": "太小",
-    "dict_type": "应为键值对", "list_type": "应为列表", "tuple_type": "应为列表", "value_error": "取值不合法",
-    "json_invalid": "不是合法的 JSON", "model_attributes_type": "应为对象", "too_long": "项太多",
-}
-
-
-def _problem(status: int, zh: str, en: str, errors: Iterable[dict[str, Any]] = (), **extra: Any) -> HTTPException:
-    return HTTPException(status, {"message": f"{zh} / {en}", "errors": list(errors), **extra})
-
-
-def _pydantic_errors(errors: Iterable[Any], drop: int = 0, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    out = []
-    for error in errors:
-        loc = ".".join(str(p) for p in (*prefix, *tuple(error.get("loc", ()))[drop:])) or "(整体)"
-        message = str(error.get("msg", "")).removeprefix("Value error, ")
-        zh = _ZH.get(error.get("type", ""), "不合法")
-        if error.get("type") == "string_pattern_mismatch":
-            zh += "（应为 08:00 这样的时间）" if ":" in message else "（只能用小写英文字母、数字和 . _ -）"
-        out.append({"loc": loc, "message": f"{zh} / {message}"})
-    return out
-
-
-class _ClearErrors(APIRoute):
-    """This router's request validation errors in the console's form: Chinese + English, with where."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = _pydantic_errors(exc.errors())
-                where = "；".join(f"{e['loc']}: {e['message']}" for e in errors[:3])
-                return JSONResponse({"detail": {"message": f"请求内容不合法 / invalid request: {where}",
-                                                "errors": errors}}, status_code=422)
-
-        return route
-
 
 # --------------------------------------------------------------------------- bodies
 class ItemBody(BaseModel):
@@ -149,12 +93,6 @@ class SettingsBody(BaseModel):
 class TryBody(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     variables: dict[str, str] = Field(default_factory=dict)
-
-
-class OverrideBody(BaseModel):
-    finding_id: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=1000)
-    points: float | None = Field(default=None, ge=0)
 
 
 # --------------------------------------------------------------------------- phrasebook helpers
@@ -247,7 +185,7 @@ def _check_item(book: Phrasebook, policy: CompiledPolicy, kind: str, data: dict[
     try:
         item = KINDS[kind].model_validate(data)
     except ValidationError as exc:
-        result["errors"] = _pydantic_errors(exc.errors())
+        result["errors"] = pydantic_errors(exc.errors())
         return result
     if isinstance(item, Template):
         errors, warnings = _template_problems(book, item)
@@ -273,7 +211,7 @@ def _check_item(book: Phrasebook, policy: CompiledPolicy, kind: str, data: dict[
         try:
             Phrasebook.model_validate(_with_item(book, kind, item.model_dump(mode="json", by_alias=True)))
         except ValidationError as exc:
-            result["errors"] += _pydantic_errors(exc.errors(), prefix=("phrasebook",))
+            result["errors"] += pydantic_errors(exc.errors(), prefix=("phrasebook",))
     return result
 
 
@@ -295,7 +233,7 @@ def _conflict(store: Any, kind: str, item_id: str, yours: dict[str, Any], exc: E
                 fields.append({"field": key, "base": b, "theirs": t, "yours": y,
                                "theirs_changed": base is not None and t != b,
                                "yours_changed": base is None or y != b})
-    return _problem(409, str(exc).split(" / ")[0], f"edit conflict: changed by {exc.actor} to version {exc.actual}",
+    return problem(409, str(exc).split(" / ")[0], f"edit conflict: changed by {exc.actor} to version {exc.actual}",
                     conflict={"yours": yours, "theirs": theirs, "base": base, "base_version": exc.expected,
                               "fields": fields})
 
@@ -349,61 +287,19 @@ def _book_changes(current: Phrasebook, new: Phrasebook) -> dict[str, list[str]]:
             "updated": [k for k in fresh if k in old and fresh[k] != old[k]]}
 
 
-# --------------------------------------------------------------------------- QA helpers
-def _report_summary(report: Any) -> dict[str, Any]:
-    totals = report.totals()
-    days = [d["day"] for d in totals["days"]]
-    return {**totals["summary"], "conversations_total": report.conversations_total,
-            "problems_total": sum(report.problem_counts.values()), "files": report.meta.get("files", []),
-            "rules_hash": report.meta.get("rules_hash"), "days": [min(days), max(days)] if days else [],
-            "agents": len(totals["agents"]), "agent_days": totals["agent_days"]}
-
-
-def _conversation_index(conv: dict[str, Any]) -> dict[str, Any]:
-    return {k: conv.get(k) for k in ("key", "conversation_id", "day", "primary_agent", "agents", "n_messages",
-                                     "score", "auto_fail", "fines_yuan", "first_response_s", "unanswered")} | {
-        "deductions": sum(1 for d in conv.get("deductions", ()) if d.get("override") is None),
-        "overridden": sum(1 for d in conv.get("deductions", ()) if d.get("override") is not None)}
-
-
-def _trends(store: Any, report_ids: set[int], agent: str) -> dict[str, Any]:
-    """Agent-day figures over stored reports; where two reports cover the same agent and day
-    (the same chats uploaded twice) the newer report counts, so nothing is counted twice."""
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    used: list[int] = []
-    for row in store.list_reports():  # newest first
-        if report_ids and row["id"] not in report_ids:
-            continue
-        agent_days = row["summary"].get("agent_days")
-        if agent_days is None:
-            agent_days = (store.get_report(row["id"]) or {}).get("agent_days", [])
-        took = False
-        for cell in agent_days:
-            key = (cell["agent_id"], cell["day"])
-            if key not in cells and (not agent or cell["agent_id"] == agent):
-                cells[key] = dict(cell, report_id=row["id"])
-                took = True
-        if took:
-            used.append(row["id"])
-    agents = sorted({a for a, _ in cells})
-    days = sorted({d for _, d in cells})
-    series = {a: [cells[(a, d)] for d in days if (a, d) in cells] for a in agents}
-    return {"agents": agents, "days": days, "series": series, "reports": used}
-
-
 # --------------------------------------------------------------------------- the router
 def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Callable[..., TokenInfo]]) -> APIRouter:
     """The console page and its API; ``require(*roles)`` is the app's role dependency."""
-    router = APIRouter(route_class=_ClearErrors)
+    router = APIRouter(route_class=ClearErrors)
     anyone = require()
     supervisor = require("supervisor")
-    reviewer = require("qa", "supervisor")
+
     async def publish(hub: Hub, who: TokenInfo, action: str, detail: dict[str, Any]) -> int:
         return await hub.publish(who.name, who.role, action, detail)
 
     def known_kind(kind: str) -> str:
         if kind not in KINDS:
-            raise _problem(404, f"没有 {kind} 这类条目", f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})")
+            raise problem(404, f"没有 {kind} 这类条目", f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})")
         return kind
 
     # ------------------------------------------------------------ page and identity
@@ -453,7 +349,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
     def get_item(kind: str, item_id: str, request: Request, _: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
         entry = hub_of(request).store.phrasebook.entry(known_kind(kind), item_id)
         if entry is None:
-            raise _problem(404, f"没有 {kind} {item_id}", "not found")
+            raise problem(404, f"没有 {kind} {item_id}", "not found")
         return entry
 
     @router.post("/api/console/check/{kind}")
@@ -468,14 +364,14 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         checked = _check_item(book, hub.policy, kind, data)
         if checked["errors"]:
             where = "；".join(f"{e['loc']}: {e['message']}" for e in checked["errors"][:3])
-            raise _problem(422, "内容不合法，未保存", f"invalid, not saved: {where}", checked["errors"])
+            raise problem(422, "内容不合法，未保存", f"invalid, not saved: {where}", checked["errors"])
         item_id = str(data["id"])
         try:
             new_version = await asyncio.to_thread(store.phrasebook.save, kind, data, version, who.name)
         except EditConflict as exc:
             raise await asyncio.to_thread(_conflict, store, kind, item_id, data, exc) from exc
         except NotFound as exc:
-            raise _problem(404, f"没有 {kind} {item_id}（可能已被删除）", "not found") from exc
+            raise problem(404, f"没有 {kind} {item_id}（可能已被删除）", "not found") from exc
         revision = await publish(hub, who, action, {"kind": kind, "id": item_id, "version": new_version})
         return {"version": new_version, "revision": revision, "warnings": checked["warnings"]}
 
@@ -492,11 +388,11 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
             new = data.get("status", "draft")
             if stored is None and body.version is None:
                 if new != "draft":
-                    raise _problem(422, "新模板先存为草稿，再审核", "a new template starts as a draft",
+                    raise problem(422, "新模板先存为草稿，再审核", "a new template starts as a draft",
                                    [{"loc": "status", "message": "新建时只能是草稿 / must be draft"}])
                 data.setdefault("author", who.name)
             elif old is not None and new != old and (old, new) not in TRANSITIONS:
-                raise _problem(422, f"不能从{STATUS_NAMES.get(old, old)}改为{STATUS_NAMES.get(new, new)}",
+                raise problem(422, f"不能从{STATUS_NAMES.get(old, old)}改为{STATUS_NAMES.get(new, new)}",
                                f"status {old} → {new} is not allowed",
                                [{"loc": "status", "message": "请用审核/停用按钮 / use the workflow"}])
         return await save(hub, kind, data, body.version, who, f"save {kind}")
@@ -507,11 +403,11 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         hub = hub_of(request)
         entry = await asyncio.to_thread(hub.store.phrasebook.entry, "template", item_id)
         if entry is None:
-            raise _problem(404, f"没有模板 {item_id}", "no such template")
+            raise problem(404, f"没有模板 {item_id}", "no such template")
         old = entry["data"].get("status", "draft")
         if (old, body.status) not in TRANSITIONS:
             allowed = "、".join(f"{STATUS_NAMES[b]}" for a, b in TRANSITIONS if a == old)
-            raise _problem(422, f"{STATUS_NAMES.get(old, old)}的模板不能改为{STATUS_NAMES[body.status]}（可改为：{allowed}）",
+            raise problem(422, f"{STATUS_NAMES.get(old, old)}的模板不能改为{STATUS_NAMES[body.status]}（可改为：{allowed}）",
                            f"status {old} → {body.status} is not allowed",
                            [{"loc": "status", "message": f"{old} → {body.status}"}])
         if body.version != entry["version"]:
@@ -536,7 +432,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
     def get_settings(request: Request, _: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
         entry = hub_of(request).store.phrasebook.entry("settings", "settings")
         if entry is None:
-            raise _problem(404, "没有店铺设置", "no settings stored")
+            raise problem(404, "没有店铺设置", "no settings stored")
         return {"settings": entry.pop("data")} | entry
 
     @router.put("/api/console/settings")
@@ -544,20 +440,20 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         hub = hub_of(request)
         unknown = sorted(set(body.settings) - set(_SETTINGS_KEYS))
         if unknown:
-            raise _problem(422, f"不认识的设置 {unknown}", f"unknown settings (expected {', '.join(_SETTINGS_KEYS)})",
+            raise problem(422, f"不认识的设置 {unknown}", f"unknown settings (expected {', '.join(_SETTINGS_KEYS)})",
                            [{"loc": f"settings.{k}", "message": "不认识的字段 / unknown"} for k in unknown])
         before = await asyncio.to_thread(hub.store.phrasebook.entry, "settings", "settings")
         try:
             version = await asyncio.to_thread(hub.store.phrasebook.save_settings, body.settings, body.version, who.name)
         except ValidationError as exc:
-            errors = _pydantic_errors(exc.errors(), prefix=("settings",))
-            raise _problem(422, "设置不合法，未保存", "invalid settings, not saved: "
+            errors = pydantic_errors(exc.errors(), prefix=("settings",))
+            raise problem(422, "设置不合法，未保存", "invalid settings, not saved: "
                            + "; ".join(f"{e['loc']}: {e['message']}" for e in errors[:3]), errors) from exc
         except EditConflict as exc:
             raise await asyncio.to_thread(_conflict, hub.store, "settings", "settings",
                                           {**(before or {}).get("data", {}), **body.settings}, exc) from exc
         except ValueError as exc:
-            raise _problem(422, "设置不合法，未保存", str(exc), [{"loc": "settings", "message": str(exc)}]) from exc
+            raise problem(422, "设置不合法，未保存", str(exc), [{"loc": "settings", "message": str(exc)}]) from exc
         changed = [k for k in body.settings if (before or {}).get("data", {}).get(k) != body.settings[k]]
         revision = await publish(hub, who, "save settings", {"version": version, "changed": changed})
         return {"version": version, "revision": revision, "changed": changed}
@@ -602,15 +498,15 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
                           who: TokenInfo = Depends(supervisor)) -> dict[str, Any]:
         hub = hub_of(request)
         name = file.filename or "upload"
-        data = await file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise _problem(413, "文件太大", f"file larger than {MAX_UPLOAD_BYTES} bytes")
+        data = await file.read(MAX_IMPORT_BYTES + 1)
+        if len(data) > MAX_IMPORT_BYTES:
+            raise problem(413, "文件太大", f"file larger than {MAX_IMPORT_BYTES} bytes")
         current = await asyncio.to_thread(hub.store.phrasebook.load)
         try:
             book, skipped, fmt = await asyncio.to_thread(_import_book, current, name, data)
         except (PhrasebookError, CsvProblem) as exc:
             lines = str(exc).splitlines()
-            raise _problem(422, "无法导入，未做任何修改", f"cannot import, nothing changed: {lines[0]}",
+            raise problem(422, "无法导入，未做任何修改", f"cannot import, nothing changed: {lines[0]}",
                            [{"loc": line.split(": ")[0] if ": " in line else name, "message": line} for line in lines]
                            ) from exc
         changes = _book_changes(current, book)
@@ -621,7 +517,7 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
         if not apply:
             return result
         if expected_revision is not None and expected_revision != current.revision:
-            raise _problem(409, f"话术库在预览后又被修改（现在是第 {current.revision} 版），请重新预览",
+            raise problem(409, f"话术库在预览后又被修改（现在是第 {current.revision} 版），请重新预览",
                            f"phrasebook changed since the preview (now revision {current.revision})")
         await asyncio.to_thread(hub.store.phrasebook.replace_all, book, who.name)
         revision = await publish(hub, who, "import phrasebook", {
@@ -633,142 +529,5 @@ def console_router(hub_of: Callable[[Request], Hub], require: Callable[..., Call
                   _: TokenInfo = Depends(supervisor)) -> list[dict[str, Any]]:
         rows = hub_of(request).store.audit_log(limit)
         return [r for r in rows if not action or action in r["action"]]
-
-    # ------------------------------------------------------------ QA
-    @router.post("/api/qa/replay")
-    async def qa_replay(request: Request, files: Annotated[list[UploadFile], File()],
-                        name: Annotated[str, Form(max_length=200)] = "",
-                        format: Annotated[Literal["auto", "jsonl", "csv", "text"], Form()] = "auto",
-                        tz: Annotated[str, Form()] = "Asia/Shanghai", agents: Annotated[str, Form()] = "",
-                        column_map: Annotated[str, Form()] = "",
-                        who: TokenInfo = Depends(reviewer)) -> dict[str, Any]:
-        from ..qa.messages import zone
-        from ..qa.readers import ReadOptions, parse_column_map
-        from ..qa.replay import ReplayOptions, replay_bytes
-
-        hub = hub_of(request)
-        if len(files) > MAX_UPLOAD_FILES:
-            raise _problem(422, f"一次最多上传 {MAX_UPLOAD_FILES} 个文件", "too many files",
-                           [{"loc": "files", "message": f"{len(files)} > {MAX_UPLOAD_FILES}"}])
-        try:
-            zone(tz)
-            mapping = parse_column_map(column_map or None)
-        except ValueError as exc:
-            raise _problem(422, "参数不合法", str(exc), [{"loc": "column_map", "message": str(exc)}]) from exc
-        except Exception as exc:  # noqa: BLE001 - any bad zone name is a user mistake
-            raise _problem(422, f"未知时区 {tz}", f"unknown time zone {tz!r}", [{"loc": "tz", "message": tz}]) from exc
-        uploads: list[tuple[str, bytes]] = []
-        total = 0
-        for upload in files:
-            data = await upload.read(MAX_UPLOAD_BYTES + 1 - total)
-            total += len(data)
-            if total > MAX_UPLOAD_BYTES:
-                raise _problem(413, f"上传内容超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB，请用 coach replay 命令",
-                               "upload too large: use the coach replay command")
-            uploads.append((upload.filename or f"file{len(uploads) + 1}", data))
-        policy = hub.policy  # the policy in force now; its revision is stored with the report
-        options = ReplayOptions(read=ReadOptions(fmt=format, column_map=mapping, tz=tz,
-                                                 agents=tuple(a.strip() for a in agents.split(",") if a.strip())),
-                                streaming=False)
-        started = datetime.now(UTC).isoformat(timespec="seconds")
-        report = await asyncio.to_thread(replay_bytes, uploads, policy, None, options,
-                                         {"generated_at": started, "uploaded_by": who.name})
-        if report.summary["messages"] == 0:
-            problems = [p.to_dict() for p in report.problems[:20]]
-            raise _problem(422, "没有读到任何消息，未生成报告", "no messages read, no report stored",
-                           [{"loc": p["where"], "message": p["message"]} for p in problems])
-        title = name.strip() or "、".join(n for n, _ in uploads)[:200]
-        summary = _report_summary(report)
-        report_id = await asyncio.to_thread(hub.store.save_report, title, who.name, policy.revision, summary,
-                                            report.to_dict())
-        await asyncio.to_thread(hub.store.audit, who.name, who.role, "qa replay", {
-            "report_id": report_id, "files": [n for n, _ in uploads], "conversations": report.conversations_total,
-            "rules_revision": policy.revision})
-        return {"id": report_id, "name": title, "rules_revision": policy.revision,
-                "summary": {k: v for k, v in summary.items() if k != "agent_days"},
-                "problems": [p.to_dict() for p in report.problems[:50]]}
-
-    @router.get("/api/qa/reports")
-    def qa_reports(request: Request, _: TokenInfo = Depends(reviewer)) -> list[dict[str, Any]]:
-        rows = hub_of(request).store.list_reports()
-        for row in rows:
-            row["summary"] = {k: v for k, v in row["summary"].items() if k != "agent_days"}
-            row["created_at"] = str(row["created_at"])
-        return rows
-
-    def stored_report(request: Request, report_id: int) -> dict[str, Any]:
-        data = hub_of(request).store.get_report(report_id)
-        if data is None:
-            raise _problem(404, f"没有编号 {report_id} 的报告", f"no report {report_id}")
-        return data
-
-    @router.get("/api/qa/reports/{report_id}")
-    def qa_report(report_id: int, request: Request, view: Literal["full", "index"] = "full",
-                  _: TokenInfo = Depends(reviewer)) -> dict[str, Any]:
-        data = stored_report(request, report_id)
-        data["id"] = report_id
-        if view == "index":
-            data["conversations"] = sorted((_conversation_index(c) for c in data.get("conversations", ())),
-                                           key=lambda c: (c["score"], c["key"]))
-        return data
-
-    @router.get("/api/qa/reports/{report_id}/conversation")
-    def qa_conversation(report_id: int, key: str, request: Request,
-                        _: TokenInfo = Depends(reviewer)) -> dict[str, Any]:
-        data = stored_report(request, report_id)
-        for conv in data.get("conversations", ()):
-            if conv["key"] == key:
-                return dict(conv, intent_names=data["meta"].get("intents", {}))
-        raise _problem(404, f"报告 {report_id} 里没有会话 {key}", "no such conversation")
-
-    @router.get("/api/qa/reports/{report_id}/html", response_class=HTMLResponse)
-    def qa_report_html(report_id: int, request: Request, _: TokenInfo = Depends(reviewer)) -> HTMLResponse:
-        from ..qa.render import render_html
-        from ..qa.report import Report
-
-        html = render_html(Report.from_dict(stored_report(request, report_id)))
-        return HTMLResponse(html, headers={"X-Content-Type-Options": "nosniff",
-                                           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
-                                                                      " script-src 'unsafe-inline'; img-src data:"})
-
-    @router.post("/api/qa/reports/{report_id}/overrides")
-    async def qa_override(report_id: int, body: OverrideBody, request: Request,
-                          who: TokenInfo = Depends(reviewer)) -> dict[str, Any]:
-        from ..qa.report import Override, OverrideError, Report, apply_overrides
-
-        hub = hub_of(request)
-        for _attempt in range(5):
-            text = await asyncio.to_thread(hub.store.report_text, report_id)
-            if text is None:
-                raise _problem(404, f"没有编号 {report_id} 的报告", f"no report {report_id}")
-            at = datetime.now(UTC).isoformat(timespec="seconds")
-            stored = json.loads(text)
-            done = next((o for o in stored.get("overrides", ()) if o.get("finding_id") == body.finding_id), None)
-            if done is not None:
-                raise _problem(409, f"这条扣分已由 {done.get('reviewer')} 覆核（{done.get('reason')}）",
-                               "this finding was already overridden", override=done)
-            try:
-                report = apply_overrides(Report.from_dict(stored), [
-                    Override(body.finding_id, body.reason.strip(), who.name, at, body.points)])
-            except OverrideError as exc:
-                raise _problem(422, str(exc).split(" / ")[0], "cannot override",
-                               [{"loc": "finding_id", "message": str(exc)}]) from exc
-            record = report.overrides[-1]
-            if await asyncio.to_thread(hub.store.replace_report, report_id, text, _report_summary(report),
-                                       report.to_dict()):
-                await asyncio.to_thread(hub.store.audit, who.name, who.role, "qa override",
-                                        {"report_id": report_id, **record})
-                return {"override": record, "summary": report.summary}
-        raise _problem(409, "报告正被他人同时修改，请重试", "report changed concurrently, try again")
-
-    @router.get("/api/qa/trends")
-    def qa_trends(request: Request, agent: str = "", reports: str = "",
-                  _: TokenInfo = Depends(reviewer)) -> dict[str, Any]:
-        try:
-            ids = {int(x) for x in reports.split(",") if x.strip()}
-        except ValueError as exc:
-            raise _problem(422, "reports 应为逗号分隔的报告编号", "reports: comma-separated ids",
-                           [{"loc": "reports", "message": reports}]) from exc
-        return _trends(hub_of(request).store, ids, agent)
 
     return router
