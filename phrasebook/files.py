@@ -23,7 +23,7 @@ _SECTION_FILES = {
     "intents.yaml": ("intents",),
     "templates.yaml": ("templates",),
     "rules.yaml": ("rules", "allow"),
-    "policy.yaml": ("revision", "response", "policy", "placeholders"),
+    "policy.yaml": ("revision", "response", "policy", "placeholders", "qa"),
 }
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "Intent", "Obligation", "Template", "WordingRule", "RuleExamples", "Shift", "ResponsePolicy",
-    "ShopPolicy", "Placeholder", "Phrasebook", "PLACEHOLDER_RE", "Severity", "Status",
+    "ShopPolicy", "QaPolicy", "QaSection", "Placeholder", "Phrasebook", "PLACEHOLDER_RE", "Severity", "Status",
     "RULE_CATEGORIES",
 ]
 
@@ -202,6 +202,34 @@ class ShopPolicy(_Model):
         return self
 
 
+class QaSection(_Model):
+    id: str
+    name: str
+    weight: float = Field(ge=0)
+
+
+class QaPolicy(_Model):
+    """How QA scorecards weigh things (000:91-113, 002:194-202 leave the numbers to the shop).
+
+    ``sections`` weights add up to 100; ``points`` are deducted per finding of each kind (kinds
+    the QA module knows: late_first_response, late_reply, unanswered, wording_block,
+    wording_warn, no_thanks, obligation_missed, chased_again); ``thanks_words`` are looked for in
+    the last ``thanks_window`` human replies.
+    """
+
+    sections: tuple[QaSection, ...]
+    points: dict[str, float] = Field(default_factory=dict)
+    thanks_words: tuple[str, ...] = ()
+    thanks_window: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _weights_add_up(self) -> QaPolicy:
+        total = sum(s.weight for s in self.sections)
+        if abs(total - 100) > 1e-6:
+            raise ValueError(f"qa section weights add up to {total:g}, not 100")
+        return self
+
+
 class Placeholder(_Model):
     """A ``{name}`` a template may use, with the wording used when the value is unknown."""
 
@@ -220,6 +248,7 @@ class Phrasebook(_Model):
     placeholders: dict[str, Placeholder] = Field(default_factory=dict)
     response: ResponsePolicy
     policy: ShopPolicy = ShopPolicy()
+    qa: QaPolicy | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Phrasebook:

@@ -310,4 +310,4 @@ class PhrasebookStore:
 
 def _settings_of(book: Phrasebook) -> dict[str, Any]:
     data = book.model_dump(mode="json", by_alias=True)
-    return {key: data[key] for key in ("allow", "placeholders", "response", "policy")}
+    return {key: data[key] for key in ("allow", "placeholders", "response", "policy", "qa")}

@@ -178,3 +178,14 @@ def test_report_round_trips_through_json(report: Report) -> None:
     data = json.loads(json.dumps(report.to_dict(), ensure_ascii=False))
     again = Report.from_dict(data)
     assert again.to_dict() == report.to_dict()
+
+
+def test_the_phrasebook_qa_section_is_the_scorecard(policy: CompiledPolicy) -> None:
+    """Supervisors own the weights: the phrasebook's ``qa`` section decides the deduction."""
+    book = policy.book
+    assert book.qa is not None and book.qa.points["late_first_response"] == 10
+    qa = book.qa.model_copy(update={"points": {**book.qa.points, "late_first_response": 25.0}})
+    shop = CompiledPolicy.build(book.model_copy(update={"qa": qa}))
+    report = replay_files([CASES], shop, keyword_classify)
+    assert conv(report, "c-late").score == 75.0
+    assert report.meta["scorecard"]["points"]["late_first_response"] == 25.0

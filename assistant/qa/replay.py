@@ -34,16 +34,21 @@ from .grouping import DEFAULT_SESSION_GAP_S, Conversation, Grouper
 from .messages import Message, Problem
 from .readers import Item, ReadOptions, messages_from_events, read_transcript
 from .report import AggregateRecord, Report, aggregate_record
-from .scorecard import DEFAULT_SCORECARD, ScorecardConfig, Scorer
+from .scorecard import ScorecardConfig, Scorer
 
 __all__ = ["ReplayOptions", "Sink", "Scored", "ReportBuilder", "replay_items", "replay_files", "replay_bytes",
            "replay_events", "iter_files", "rules_hash", "FileStats"]
 
 
+def scorecard_for(policy: CompiledPolicy, options: ReplayOptions) -> ScorecardConfig:
+    """The scorecard in force: an explicit one, else the shop's from the phrasebook."""
+    return options.scorecard or ScorecardConfig.from_phrasebook(policy.book)
+
+
 @dataclass(frozen=True)
 class ReplayOptions:
     read: ReadOptions = ReadOptions()
-    scorecard: ScorecardConfig = DEFAULT_SCORECARD
+    scorecard: ScorecardConfig | None = None  # None: the phrasebook's ``qa`` section
     session_gap_s: float = DEFAULT_SESSION_GAP_S
     streaming: bool = True  # False: hold every message (exact for any input order)
     min_idle_messages: int = 1000  # streaming flush rules, see grouping.py
@@ -189,7 +194,7 @@ class _Scoring:
         self.max_pending = max(2, 3 * options.workers)
         self.sinks = sinks
         self.keeps = options.keep is None or options.keep > 0
-        args = (policy, classify, options.scorecard, options.read.tz, options.memo)
+        args = (policy, classify, scorecard_for(policy, options), options.read.tz, options.memo)
         self.scorer: Scorer | None = None
         if options.workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             _WORKER_ARGS = (*args, tuple(sinks), self.keeps)
@@ -231,7 +236,7 @@ def _meta(policy: CompiledPolicy, options: ReplayOptions, extra: Mapping[str, An
         "classifier": classifier_info(policy),
         "timezone": options.read.tz,
         "session_gap_s": options.session_gap_s,
-        "scorecard": options.scorecard.to_dict(),
+        "scorecard": scorecard_for(policy, options).to_dict(),
         "response": policy.book.response.model_dump(mode="json"),
         "intents": {intent.id: intent.name for intent in policy.book.intents},
         "generated_at": None,

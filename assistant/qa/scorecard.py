@@ -30,6 +30,7 @@ from typing import Any
 
 from classifiers.intent.model import OTHER
 from classifiers.text import normalise
+from phrasebook.schema import Phrasebook
 
 from ..engine import (
     BuyerChasedAgain,
@@ -76,6 +77,21 @@ class ScorecardConfig:
         return {"sections": [{"id": s.id, "name": s.name, "weight": s.weight} for s in self.sections],
                 "points": dict(self.points), "thanks_words": list(self.thanks_words),
                 "thanks_window": self.thanks_window}
+
+    @classmethod
+    def from_phrasebook(cls, book: Phrasebook) -> ScorecardConfig:
+        """The shop's scorecard from the phrasebook's ``qa`` section (defaults where it is silent)."""
+        qa = book.qa
+        if qa is None:
+            return cls()
+        unknown = sorted(set(qa.points) - set(DEFAULT_POINTS))
+        if unknown:
+            raise ValueError(f"qa.points: unknown kinds {unknown} (expected some of: {', '.join(DEFAULT_POINTS)})")
+        sections = tuple(Section(s.id, s.name, s.weight) for s in qa.sections)
+        known = {s.id for s in DEFAULT_SECTIONS}
+        if {s.id for s in sections} != known:
+            raise ValueError(f"qa.sections must be exactly {sorted(known)}")
+        return cls(sections, {**DEFAULT_POINTS, **qa.points}, qa.thanks_words or cls().thanks_words, qa.thanks_window)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScorecardConfig:

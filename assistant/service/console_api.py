@@ -66,7 +66,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 _SECTION = {"intent": "intents", "template": "templates", "rule": "rules"}
 _BRACES = re.compile(r"\{[^{}\n]*\}")
-_SETTINGS_KEYS = ("allow", "placeholders", "response", "policy")
+_SETTINGS_KEYS = ("allow", "placeholders", "response", "policy", "qa")
 
 # --------------------------------------------------------------------------- bodies
 class ItemBody(BaseModel):
