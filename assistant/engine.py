@@ -73,6 +73,7 @@ class ReplyTiming:
     flags: tuple[Flag, ...]
     round_started: float | None
     auto: bool = False
+    platform_on_time: bool = True  # within the marketplace's own measure (3 min by default)
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,9 @@ class ConversationEngine:
             over = latency - rnd.limit_s
             fine = math.ceil(over / self.policy.book.response.fine_step_s) * self.policy.book.response.fine_yuan \
                 if over > 0 else 0.0
+            platform_limit = self.policy.book.response.platform_limit_s * self.limit_scale
             findings.append(ReplyTiming(conversation_id, message_id, ts, latency, rnd.limit_s, over <= 0, fine,
-                                        rnd.first, flags, rnd.started, auto))
+                                        rnd.first, flags, rnd.started, auto, latency <= platform_limit))
             conv.round = None
             conv.answered_once = True
         else:

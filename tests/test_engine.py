@@ -38,6 +38,7 @@ def test_first_round_counts_from_the_first_unanswered_message(policy) -> None:  
     assert isinstance(breach, SlaBreach) and breach.overdue_s == 1
     (timing,) = [f for f in e.agent_reply("c", "r1", "亲，在的", T0 + 75) if isinstance(f, ReplyTiming)]
     assert timing.latency_s == 75 and not timing.on_time and timing.fine_yuan == 10  # 45 s over: two 30 s steps
+    assert timing.platform_on_time  # the marketplace counts a human answer within 3 minutes
 
 
 def test_later_rounds_use_the_answer_limit_and_night_shift(policy) -> None:  # type: ignore[no-untyped-def]
@@ -74,3 +75,10 @@ def test_obligations_and_second_chase(policy) -> None:  # type: ignore[no-untype
     assert outcomes["m1", "damage.photos"] and not outcomes["m1", "damage.remedy"]
     assert outcomes["m2", "chase.checked_logistics"] and not outcomes["m2", "chase.follow_up"]
     assert not outcomes["m3", "chase.checked_logistics"]  # the second chase was never answered
+
+
+def test_marketplace_measure_beside_the_shop_limit(policy) -> None:  # type: ignore[no-untyped-def]
+    e = engine(policy)
+    e.buyer_message("c", "m1", "这个有货吗", T0)
+    (timing,) = [f for f in e.agent_reply("c", "r1", "亲，有货的哦", T0 + 200) if isinstance(f, ReplyTiming)]
+    assert not timing.on_time and not timing.platform_on_time  # past both 30 s and 3 min

@@ -245,9 +245,8 @@ class _Run:
         view.latency_s, view.limit_s, view.on_time = timing.latency_s, timing.limit_s, timing.on_time
         view.fine_yuan, view.first_response = timing.fine_yuan, timing.first_response
         started_by = self.round_messages[0] if self.round_messages else None
-        platform = self.s.response.platform_limit_s
         self.rounds.append(RoundStat(message.agent_id, timing.latency_s, timing.limit_s, timing.first_response,
-                                     timing.on_time, timing.fine_yuan, timing.latency_s > platform,
+                                     timing.on_time, timing.fine_yuan, not timing.platform_on_time,
                                      message.message_id, started_by.message_id if started_by else ""))
         if timing.on_time:
             return

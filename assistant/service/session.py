@@ -236,7 +236,8 @@ class AgentSession:
         answer = {
             "type": "reply_recorded", "conversation_id": frame.conversation_id, "message_id": frame.message_id,
             "latency_s": timing.latency_s, "limit_s": timing.limit_s, "on_time": timing.on_time,
-            "fine_yuan": timing.fine_yuan, "flags": [f.to_dict() for f in timing.flags],
+            "fine_yuan": timing.fine_yuan, "platform_on_time": timing.platform_on_time,
+            "flags": [f.to_dict() for f in timing.flags],
         }
         self.agent.remember(key, answer)
         self.hub.record(frame.conversation_id, frame.message_id, "agent_reply", self.agent.agent_id, ts, frame.text,
