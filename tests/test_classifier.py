@@ -22,8 +22,9 @@ def test_held_out_split_scores() -> None:
     model = IntentModel.load(DEFAULT_MODEL_PATH)
     test = load_split("test")
     report = evaluate(test, model.predict_batch([e.text for e in test]))
-    # Measured 0.78 macro-F1 (docs/performance.md); the 0.90 target is not met yet.
-    assert report.macro_f1 >= 0.75, report.per_intent
+    # Measured 0.886 macro-F1 (docs/performance.md); the 0.90 target is not met yet.
+    # The floor guards against regressions from data or model changes.
+    assert report.macro_f1 >= 0.86, report.per_intent
 
 
 def test_keywords_add_intents_with_evidence(policy) -> None:  # type: ignore[no-untyped-def]
