@@ -205,7 +205,7 @@ def phrasebook_import(
         raise fail(f"找不到 {source}")
     store = open_store().phrasebook
     if source.suffix == ".csv":
-        from phrasebook.tabular import CsvProblem, templates_from_csv
+        from phrasebook.tabular import CsvProblem, merge_templates, templates_from_csv
 
         current = store.load() if not store.is_empty() else load_default()
         try:
@@ -214,12 +214,8 @@ def phrasebook_import(
             raise fail(str(exc)) from exc
         for problem in problems:
             err.print(f"[yellow]跳过 / skipped:[/yellow] {problem}")
-        by_id = {t.id: t for t in current.templates}
-        by_id.update({t.id: t for t in templates})
         try:
-            book = Phrasebook.model_validate(
-                {**current.model_dump(mode="json", by_alias=True),
-                 "templates": [t.model_dump(mode="json") for t in by_id.values()]})
+            book = merge_templates(current, templates)
         except ValueError as exc:
             raise fail(f"{source}: {exc}") from exc
     else:

@@ -19,7 +19,7 @@ import unicodedata
 from functools import lru_cache
 from itertools import compress
 
-__all__ = ["Normalised", "normalise", "fold", "fold_visible", "to_simplified", "CHINESE_DIGITS"]
+__all__ = ["Normalised", "normalise", "fold", "fold_visible", "CHINESE_DIGITS"]
 
 _DROP = "\x00"  # placeholder for an ignorable character in the 1:1 folded form
 
@@ -42,8 +42,8 @@ def _is_ignorable(ch: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[str, str, str]:
-    """(fold table, simplified-only table, visible fold table), built once per process.
+def _tables() -> tuple[str, str]:
+    """(fold table, visible fold table), built once per process.
 
     Each table is a string indexed by code point (``str.translate`` accepts any sequence):
     indexing a string is ~1.5× faster than a dict lookup that misses for most characters.
@@ -82,7 +82,7 @@ def _tables() -> tuple[str, str, str]:
             fold[cp] = _DROP
     for cp in range(0x1F000, 0x1FB00):  # emoji and pictographs
         fold[cp] = _DROP
-    return _as_string(fold), _as_string(simplified), _as_string(visible)
+    return _as_string(fold), _as_string(visible)
 
 
 def _as_string(mapping: dict[int, str]) -> str:
@@ -100,12 +100,9 @@ def fold(text: str) -> str:
 
 def fold_visible(text: str) -> str:
     """Like ``fold`` but punctuation and spaces stay (for links and other punctuated shapes)."""
-    return text.translate(_tables()[2])
-
-
-def to_simplified(text: str) -> str:
-    """Traditional→Simplified only, character by character (keeps length and punctuation)."""
     return text.translate(_tables()[1])
+
+
 
 
 class Normalised:

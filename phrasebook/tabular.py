@@ -13,9 +13,9 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from .schema import Template
+from .schema import Phrasebook, Template
 
-__all__ = ["CSV_COLUMNS", "templates_to_csv", "templates_from_csv", "CsvProblem"]
+__all__ = ["CSV_COLUMNS", "templates_to_csv", "templates_from_csv", "merge_templates", "CsvProblem"]
 
 CSV_COLUMNS = ("id", "intents", "text", "tags", "variant", "status", "author", "version", "source")
 
@@ -77,3 +77,15 @@ def templates_from_csv(data: bytes, origin: str = "<csv>") -> tuple[list[Templat
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
     return templates, problems
+
+
+def merge_templates(book: Phrasebook, templates: Iterable[Template]) -> Phrasebook:
+    """``book`` with ``templates`` added or replacing those with the same id (a CSV import).
+
+    Raises ``pydantic.ValidationError`` (a ``ValueError``) if the result is inconsistent, e.g. a
+    template names an unknown intent or placeholder.
+    """
+    by_id = {t.id: t for t in book.templates}
+    by_id.update({t.id: t for t in templates})
+    return Phrasebook.model_validate({**book.model_dump(mode="json", by_alias=True),
+                                      "templates": [t.model_dump(mode="json") for t in by_id.values()]})

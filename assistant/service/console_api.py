@@ -45,7 +45,7 @@ from classifiers.wording import CheckContext, Checker, Flag
 from phrasebook.files import PhrasebookError, dump, load_file
 from phrasebook.schema import PLACEHOLDER_RE, RULE_CATEGORIES, Phrasebook, Template, WordingRule
 from phrasebook.storage import KINDS, EditConflict, NotFound
-from phrasebook.tabular import CsvProblem, templates_from_csv, templates_to_csv
+from phrasebook.tabular import CsvProblem, merge_templates, templates_from_csv, templates_to_csv
 
 from ..policy import CompiledPolicy
 from .api_errors import ClearErrors, problem, pydantic_errors
@@ -255,12 +255,8 @@ def _import_book(current: Phrasebook, name: str, data: bytes) -> tuple[Phraseboo
     suffix = Path(name).suffix.lower()
     if suffix == ".csv":
         templates, problems = templates_from_csv(data, name)
-        by_id = {t.id: t for t in current.templates}
-        by_id.update({t.id: t for t in templates})
-        document = {**current.model_dump(mode="json", by_alias=True),
-                    "templates": [t.model_dump(mode="json") for t in by_id.values()]}
         try:
-            return Phrasebook.model_validate(document), problems, "csv"
+            return merge_templates(current, templates), problems, "csv"
         except ValidationError as exc:
             raise PhrasebookError("\n".join(f"{name}: {e['msg'].removeprefix('Value error, ')}"
                                             for e in exc.errors())) from exc

@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from phrasebook.files import load_default
 from phrasebook.schema import Phrasebook
@@ -145,18 +144,6 @@ class Store:
         return TokenInfo(row.role, row.name) if row else None
 
     # ------------------------------------------------------------ events
-    def record_event(self, conversation_id: str, message_id: str, kind: str, agent_id: str, ts: float,
-                     text: str | None, data: dict[str, Any]) -> bool:
-        """Store an event; False if this (conversation, message, kind) was stored before."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(events).values(
-                    conversation_id=conversation_id, message_id=message_id, kind=kind, agent_id=agent_id,
-                    ts=ts, text=text, data=json.dumps(data, ensure_ascii=False)))
-            return True
-        except IntegrityError:
-            return False
-
     def record_events(self, rows: list[dict[str, Any]]) -> None:
         """Store many events at once, skipping any already stored (resends)."""
         if not rows:
@@ -178,25 +165,12 @@ class Store:
             finally:
                 cursor.close()
 
-    def find_event(self, conversation_id: str, message_id: str, kind: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(events.c.data).where(
-                events.c.conversation_id == conversation_id, events.c.message_id == message_id,
-                events.c.kind == kind)).first()
-        return json.loads(row.data) if row else None
-
     def event_text(self, conversation_id: str, message_id: str, kind: str) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(events.c.text).where(
                 events.c.conversation_id == conversation_id, events.c.message_id == message_id,
                 events.c.kind == kind)).first()
         return row.text if row else None
-
-    def update_event(self, conversation_id: str, message_id: str, kind: str, data: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(events).where(
-                events.c.conversation_id == conversation_id, events.c.message_id == message_id,
-                events.c.kind == kind).values(data=json.dumps(data, ensure_ascii=False)))
 
     def conversation_events(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         query = select(events).order_by(events.c.ts, events.c.id)
