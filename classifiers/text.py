@@ -7,17 +7,23 @@ case-folded, and spaces, punctuation, symbols, emoji and zero-width characters r
 Each compact character remembers where it came from, so a flag always points at the span of
 what the agent actually typed.
 
-The per-character table is built once from OpenCC (the well-kept source of the T→S mapping)
-and applied with ``str.translate``, which keeps normalisation in the low microseconds.
+The per-character table is built once from OpenCC (the well-kept source of the T→S mapping).
+Short texts are mapped with ``str.translate``; longer ones as a UTF-32 array indexed into the
+same table with NumPy, which also yields the offset map in one step (for a 160-character draft
+that is about half the time of ``translate`` plus a Python-built map).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import sys
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
-from itertools import compress
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Normalised", "normalise", "fold", "fold_visible", "CHINESE_DIGITS"]
 
@@ -93,14 +99,41 @@ def _as_string(mapping: dict[int, str]) -> str:
     return "".join(table)
 
 
+_ARRAY_FROM = 32  # below this many characters ``str.translate`` is faster than NumPy's fixed cost
+
+
+@lru_cache(maxsize=1)
+def _arrays() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The two tables as arrays over every code point (4.4 MB each), so indexing needs no bounds check."""
+    arrays = []
+    for table in _tables():
+        full = np.arange(sys.maxunicode + 1, dtype=np.uint32)
+        full[:len(table)] = np.frombuffer(table.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        arrays.append(full)
+    return arrays[0], arrays[1]
+
+
+def _fold_array(text: str, which: int) -> npt.NDArray[np.uint32]:
+    """Code points of ``text`` mapped through table ``which``."""
+    return _arrays()[which][np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)]
+
+
+def _as_text(points: npt.NDArray[np.uint32]) -> str:
+    return points.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 def fold(text: str) -> str:
     """Same length as ``text``: simplified, half-width, lower-case; ignorables become NUL."""
-    return text.translate(_tables()[0])
+    if len(text) < _ARRAY_FROM:
+        return text.translate(_tables()[0])
+    return _as_text(_fold_array(text, 0))
 
 
 def fold_visible(text: str) -> str:
     """Like ``fold`` but punctuation and spaces stay (for links and other punctuated shapes)."""
-    return text.translate(_tables()[1])
+    if len(text) < _ARRAY_FROM:
+        return text.translate(_tables()[1])
+    return _as_text(_fold_array(text, 1))
 
 
 
@@ -111,22 +144,27 @@ class Normalised:
     The offset map is built lazily: most drafts have no hit, so most never need it.
     """
 
-    __slots__ = ("original", "text", "_folded", "_offsets")
+    __slots__ = ("original", "text", "_kept", "_offsets")
 
-    def __init__(self, original: str, text: str, offsets: tuple[int, ...] | None = None,
-                 folded: str | None = None) -> None:
+    def __init__(self, original: str, text: str, offsets: Sequence[int] | None = None,
+                 kept: npt.NDArray[np.bool_] | str | None = None) -> None:
         self.original = original
         self.text = text
         self._offsets = offsets
-        self._folded = folded  # the 1:1 folded form with NULs, when offsets are still to be built
+        # Until the map is needed: which original characters were kept (a boolean array) or
+        # the 1:1 folded string with NULs where characters were dropped.
+        self._kept = kept
 
     @property
-    def offsets(self) -> tuple[int, ...] | None:
+    def offsets(self) -> Sequence[int] | None:
         """offsets[i] = index in original of text[i]; None = identity."""
-        if self._offsets is None and self._folded is not None:
-            folded = self._folded
-            self._offsets = tuple(compress(range(len(folded)), map(_DROP.__ne__, folded)))
-            self._folded = None
+        if self._offsets is None and self._kept is not None:
+            kept = self._kept
+            if isinstance(kept, str):
+                self._offsets = [i for i, ch in enumerate(kept) if ch != _DROP]
+            else:
+                self._offsets = np.flatnonzero(kept).tolist()
+            self._kept = None
         return self._offsets
 
     def origin(self, index: int) -> int:
@@ -147,16 +185,21 @@ class Normalised:
         if len(keep) == len(self.text):
             return self
         offsets = self.offsets
-        origins = tuple(keep) if offsets is None else tuple(map(offsets.__getitem__, keep))
+        origins = keep if offsets is None else [offsets[i] for i in keep]
         return Normalised(self.original, "".join(map(self.text.__getitem__, keep)), origins)
 
 
 def normalise(text: str) -> Normalised:
     """Map ``text`` to its compact matching form, keeping the offset map back to ``text``."""
-    folded = fold(text)
-    if _DROP not in folded:
-        return Normalised(text, folded)
-    return Normalised(text, folded.replace(_DROP, ""), folded=folded)
+    if len(text) < _ARRAY_FROM:
+        folded = text.translate(_tables()[0])
+        if _DROP not in folded:
+            return Normalised(text, folded)
+        return Normalised(text, folded.replace(_DROP, ""), kept=folded)
+    points = _fold_array(text, 0)
+    kept = points != 0
+    compact = _as_text(points[kept])
+    return Normalised(text, compact, kept=kept if len(compact) < len(text) else None)
 
 
 _SENTENCE_END = re.compile(r"[。！？!?；;\n～~…]")

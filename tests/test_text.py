@@ -29,3 +29,21 @@ def test_offsets_point_back_to_the_original() -> None:
 def test_identity_offsets_when_nothing_is_dropped() -> None:
     n = normalise("亲您好")
     assert n.offsets is None and n.span(0, 3) == (0, 3)
+
+
+@pytest.mark.parametrize("piece", [
+    "亲，不 關.我 的 事😀哦",
+    "ＶＸ：ａｂｃ①③⑧ \u200b",
+    "𠀀𪚥🫠\U0010fffd",  # Han extension B, emoji past the tables, a private-use plane
+    "a\ud800b",  # a lone surrogate (possible in str from bad JSON) is dropped, never an error
+])
+def test_long_texts_fold_like_short_ones(piece: str) -> None:
+    # Texts of 32+ characters take the array path; it must agree with the per-character one.
+    short = normalise(piece)
+    long = normalise(piece * 12)
+    assert long.text == short.text * 12
+    step = len(piece)
+    offsets = long.offsets if long.offsets is not None else range(len(long.text))
+    expected = [o + step * k for k in range(12)
+                for o in (short.offsets if short.offsets is not None else range(len(short.text)))]
+    assert list(offsets) == expected
