@@ -74,7 +74,7 @@ def evaluate_command(
     for label, m in sorted(report.per_intent.items()):
         table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     out.print(table)
-    out.print(f"macro-F1 {report.macro_f1:.4f}   exact match {report.exact_match:.4f}")
+    out.print(f"macro-F1 {report.macro_f1:.4f} (95% 区间 {report.macro_f1_ci95[0]:.3f}–{report.macro_f1_ci95[1]:.3f})   exact match {report.exact_match:.4f}")
     labels = sorted({k for k in report.confusion} | {p for row in report.confusion.values() for p in row})
     matrix = Table(title="confusion (true → predicted top intent, single-label items)")
     matrix.add_column("true \\ pred")

@@ -32,7 +32,6 @@ _DIGIT_TABLE = str.maketrans(CHINESE_DIGITS)
 _DIGIT_CLASS = "[0-9" + "".join(CHINESE_DIGITS) + "]"
 _DIGIT_RUN = re.compile(_DIGIT_CLASS + "{4,}")
 _NOISE_RE = re.compile(r"[0-9a-z]+")
-_NOISE_INSIDE_WORD = re.compile(r"[\u3400-\u9fff][0-9a-z]{1,3}[\u3400-\u9fff]")  # 傻1逼, not 165cm
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS, _REQUIRE = 0, 1, 2, 3
 _GLOBAL = -1
@@ -168,6 +167,11 @@ class Checker:
                          if (k == _HIT and r in self._noise_rules) or (k == _ALLOW and (r == _GLOBAL or r in self._noise_rules))])
         }
         self._noise_automaton, self._noise_entries = _compile(noise_entries)
+        # Noise can only hide a pattern between two of its own characters (傻1逼, not 发3天).
+        word_chars = sorted({ch for key, values in noise_entries.items() if any(k == _HIT for _r, k in values)
+                             for ch in key if "\u3400" <= ch <= "\u9fff"})
+        inside = f"[{''.join(word_chars)}]" if word_chars else None
+        self._noise_inside_word = re.compile(f"{inside}[0-9a-z]{{1,3}}{inside}") if inside else None
         # ... and a probe with only their patterns: is that scan worth doing at all?
         self._noise_probe, _ = _compile({key: values for key, values in noise_entries.items()
                                           if any(kind == _HIT for _r, kind in values)})
@@ -200,6 +204,8 @@ class Checker:
             hit_rules, roles = entries[key_index]
             for rule in hit_rules:
                 hits.append((rule, start, end))
+            if not roles:
+                continue
             for rule, kind in roles:
                 if kind == _ALLOW:
                     allows.append((rule, start, end))
@@ -289,7 +295,7 @@ class Checker:
         noise cannot destroy a match of a pattern without digits or letters, so a pattern
         occurring more often without the noise than with it is a new, hidden hit.
         """
-        if not _NOISE_INSIDE_WORD.search(text):
+        if self._noise_inside_word is None or not self._noise_inside_word.search(text):
             return False
         probe = self._noise_probe
         assert probe is not None
@@ -312,6 +318,8 @@ class Checker:
         if self._max_draft_chars:
             size = len(compact.text)
             hits = [hit for hit in hits if size <= self._max_draft_chars.get(hit[0], size)]
+        hit_rules = {hit[0] for hit in hits}
+        unless = [u for u in unless if u[0] in hit_rules]
         if unless:
             starts = sentence_starts(draft)
             beside = {(u_rule, sentence_of(starts, u_start)) for u_rule, u_start, _ in unless}

@@ -22,9 +22,21 @@ def test_held_out_split_scores() -> None:
     model = IntentModel.load(DEFAULT_MODEL_PATH)
     test = load_split("test")
     report = evaluate(test, model.predict_batch([e.text for e in test]))
-    # Measured 0.886 macro-F1 (docs/performance.md); the 0.90 target is not met yet.
-    # The floor guards against regressions from data or model changes.
+    # Measured 0.886 macro-F1, 95 % interval 0.868-0.903 (docs/performance.md); the issue's
+    # 0.90 target is inside the interval but not met.  The floor guards against regressions.
     assert report.macro_f1 >= 0.86, report.per_intent
+    low, high = report.macro_f1_ci95
+    assert low < report.macro_f1 < high and high - low < 0.08
+
+
+def test_bootstrap_interval_collapses_when_every_answer_is_right() -> None:
+    dev = load_split("dev")[:200]
+    from classifiers.intent.model import IntentScore, Prediction
+
+    perfect = [Prediction(e.text, e.intents[0], tuple(IntentScore(i, 1.0) for i in e.intents if i != "other"), ())
+               for e in dev]
+    report = evaluate(dev, perfect)
+    assert report.macro_f1 == 1.0 and report.macro_f1_ci95 == (1.0, 1.0)
 
 
 def test_keywords_add_intents_with_evidence(policy) -> None:  # type: ignore[no-untyped-def]
