@@ -47,29 +47,31 @@ def suggest(policy: CompiledPolicy, prediction: Prediction, message: str,
             variables: Mapping[str, str], usage: Mapping[str, int], limit: int = MAX_SUGGESTIONS) -> tuple[Suggestion, ...]:
     intents = [(s.intent, s.score) for s in prediction.intents] or [(OTHER, 1.0)]
     compact_message = normalise(message).text
-    ranked: dict[str, Suggestion] = {}
+    # Score every candidate first; fill and check only the few that are shown.
+    best: dict[str, tuple[float, str, Template]] = {}  # template id → (score, intent, template)
     for intent, probability in intents:
         for template in policy.templates_by_intent.get(intent, ()):
             similarity = fuzz.partial_ratio(compact_message, policy.compact_templates[template.id]) / 100.0
             used = math.log1p(usage.get(template.id, 0)) / math.log1p(100)
             score = 0.6 * probability + 0.3 * similarity + 0.1 * min(used, 1.0)
-            best = ranked.get(template.id)
-            if best is None or best.score < score:
-                ranked[template.id] = Suggestion(template.id, intent, fill(template, variables, policy.fallbacks), score)
-    ordered = sorted(ranked.values(), key=lambda s: -s.score)
+            known = best.get(template.id)
+            if known is None or known[0] < score:
+                best[template.id] = (score, intent, template)
+    ordered = sorted(best.values(), key=lambda entry: -entry[0])
     # Spread suggestions over intents: the best of each intent first, then the rest.
-    firsts: list[Suggestion] = []
-    rest: list[Suggestion] = []
+    firsts: list[tuple[float, str, Template]] = []
+    rest: list[tuple[float, str, Template]] = []
     seen: set[str] = set()
-    for suggestion in ordered:
-        (rest if suggestion.intent in seen else firsts).append(suggestion)
-        seen.add(suggestion.intent)
+    for entry in ordered:
+        (rest if entry[1] in seen else firsts).append(entry)
+        seen.add(entry[1])
     result = []
-    known = frozenset(variables.values())
-    for suggestion in firsts + rest:
-        if policy.is_blocked(suggestion.text, known):
+    known_values = frozenset(variables.values())
+    for score, intent, template in firsts + rest:
+        text = fill(template, variables, policy.fallbacks)
+        if policy.is_blocked(text, known_values):
             continue
-        result.append(suggestion)
+        result.append(Suggestion(template.id, intent, text, score))
         if len(result) == limit:
             break
     return tuple(result)

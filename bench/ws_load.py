@@ -121,25 +121,39 @@ async def run_load(url: str, agents: int, duration: float, rate: float, ping_onl
 
 
 def server_side(base: str) -> None:
-    """Server-side handling time per frame type, read back from the /metrics histogram."""
+    """Server-side histograms read back from /metrics: handling time per frame type, event-loop
+    lag and garbage-collector pauses (what makes a round trip slow when handling is fast)."""
     import httpx
 
     text = httpx.get(base + "/metrics", timeout=10).text
-    buckets: dict[str, list[tuple[float, int]]] = {}
-    for line in text.splitlines():
-        if line.startswith("coach_frame_seconds_bucket"):
-            labels, value = line.split("} ")
-            kind = labels.split('type="')[1].split('"')[0]
-            bound = labels.split('le="')[1].split('"')[0]
-            buckets.setdefault(kind, []).append((float("inf") if bound == "+Inf" else float(bound), int(value)))
-    for kind, rows in sorted(buckets.items()):
-        total = rows[-1][1]
+    for metric, label, title in (("coach_frame_seconds", "type", "server handling"),
+                                 ("coach_event_loop_lag_seconds", "loop", "event-loop lag"),
+                                 ("coach_gc_pause_seconds", "generation", "GC pause, generation")):
+        buckets: dict[str, list[tuple[float, int]]] = {}
+        sums: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith(metric + "_bucket"):
+                labels, value = line.split("} ")
+                kind = labels.split(f'{label}="')[1].split('"')[0]
+                bound = labels.split('le="')[1].split('"')[0]
+                buckets.setdefault(kind, []).append((float("inf") if bound == "+Inf" else float(bound), int(value)))
+            elif line.startswith(metric + "_sum"):
+                sums[line.split(f'{label}="')[1].split('"')[0]] = float(line.split("} ")[1])
+        for kind, rows in sorted(buckets.items()):
+            total = rows[-1][1]
 
-        def quantile(q: float, rows: list[tuple[float, int]] = rows, total: int = total) -> str:
-            bound = next(b for b, c in rows if c >= q * total)
-            return f"≤ {bound * 1000:g} ms" if bound != float("inf") else "> 1 s"
+            def quantile(q: float, rows: list[tuple[float, int]] = rows, total: int = total) -> str:
+                bound = next(b for b, c in rows if c >= q * total)
+                return f"≤ {bound * 1000:g} ms" if bound != float("inf") else "> 1 s"
 
-        print(f"  server handling {kind:16s} n={total:,}  p50 {quantile(0.5)}  p99 {quantile(0.99)}")
+            worst = next((b for b, c in reversed(rows) if c < total), 0.0)
+            print(f"  {title} {kind:14s} n={total:,}  p50 {quantile(0.5)}  p99 {quantile(0.99)}  "
+                  f"worst > {worst * 1000:g} ms  total {sums.get(kind, 0.0):.2f} s")
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def report(label: str, stats: Stats, duration: float) -> None:
@@ -180,6 +194,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--rate", type=float, default=2.0, help="buyer messages (and drafts) per agent per second")
     parser.add_argument("--idle", type=int, default=2000)
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the server to CPU 0 and this client to the other CPUs (Linux)")
     parser.add_argument("--url", default="", help="an already running server's ws URL (token must be " + TOKEN + ")")
     args = parser.parse_args()
     raise_fd_limit()
@@ -201,13 +217,31 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
     server = psutil.Process(process.pid) if process else None
+    if args.pin and server and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
+        # One machine plays both sides: give the server a core of its own, or the figure is
+        # mostly the client's queueing, not the server's.
+        os.sched_setaffinity(server.pid, {0})
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
     try:
         print(f"{args.agents} agents × ({args.rate:g} buyer messages + {args.rate:g} drafts)/s for {args.duration:g} s; "
-              f"client and server on one 2-core machine")
+              f"client and server on one {os.cpu_count()}-core machine"
+              + ("; server pinned to CPU 0, client to the rest" if args.pin and server else ""))
+        cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
         base = run(run_load(url, args.agents, min(args.duration, 15), args.rate, ping_only=True))
         report("baseline: ping only", base, min(args.duration, 15))
+        if server:
+            cpu = sum(server.cpu_times()[:2]) - cpu_before
+            print(f"  server CPU {cpu / min(args.duration, 15):.0%} of one core, "
+                  f"{cpu / max(base.sent, 1) * 1000:.2f} ms per frame answered; "
+                  f"load generator CPU {(client_cpu() - client_before) / min(args.duration, 15):.0%}")
+        cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
         stats = run(run_load(url, args.agents, args.duration, args.rate, ping_only=False))
         report("coaching + draft checks", stats, args.duration)
+        if server:
+            cpu = sum(server.cpu_times()[:2]) - cpu_before
+            print(f"  server CPU {cpu / args.duration:.0%} of one core, "
+                  f"{cpu / max(stats.sent, 1) * 1000:.2f} ms per frame answered; "
+                  f"load generator CPU {(client_cpu() - client_before) / args.duration:.0%}")
         for kind in ("coaching", "draft_check"):
             values = sorted(stats.rtt.get(kind, []))
             if values:

@@ -99,7 +99,7 @@ def _as_string(mapping: dict[int, str]) -> str:
     return "".join(table)
 
 
-_ARRAY_FROM = 32  # below this many characters ``str.translate`` is faster than NumPy's fixed cost
+_ARRAY_FROM = 80  # below this many characters ``str.translate`` is faster than NumPy's fixed cost
 
 
 @lru_cache(maxsize=1)

@@ -38,12 +38,13 @@ def test_identity_offsets_when_nothing_is_dropped() -> None:
     "a\ud800b",  # a lone surrogate (possible in str from bad JSON) is dropped, never an error
 ])
 def test_long_texts_fold_like_short_ones(piece: str) -> None:
-    # Texts of 32+ characters take the array path; it must agree with the per-character one.
+    # Texts of 80+ characters take the array path; it must agree with the per-character one.
+    times = 30  # every piece becomes 80+ characters
     short = normalise(piece)
-    long = normalise(piece * 12)
-    assert long.text == short.text * 12
+    long = normalise(piece * times)
+    assert long.text == short.text * times
     step = len(piece)
     offsets = long.offsets if long.offsets is not None else range(len(long.text))
-    expected = [o + step * k for k in range(12)
+    expected = [o + step * k for k in range(times)
                 for o in (short.offsets if short.offsets is not None else range(len(short.text)))]
     assert list(offsets) == expected

@@ -11,6 +11,7 @@ remembered, so a resend returns the same answer and is stored once.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from enum import Enum
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine import BuyerChasedAgain, Coaching, ObligationOutcome, ReplyTiming, SlaBreach, SlaWarning
-from .hub import AgentState, Hub
+from .hub import AgentState, Hub, encode_frame
 from .protocol import (
     AgentReply,
     BuyerMessage,
@@ -69,8 +70,9 @@ class AgentSession:
         self.bucket = _Bucket(settings.flood_frames_per_s, settings.flood_burst)
 
     # ------------------------------------------------------------------ I/O
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send_json(frame)
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        """Send a frame (a dict, or the JSON text of a remembered answer)."""
+        await self.ws.send_text(frame if isinstance(frame, str) else encode_frame(frame))
         self.hub.frames_out += 1
 
     async def receive_text(self) -> str | None:
@@ -195,7 +197,7 @@ class AgentSession:
         conv = self.agent.engine.conversations.get(conversation_id)
         return frozenset(conv.variables.values()) if conv else frozenset()
 
-    def _buyer_message(self, frame: BuyerMessage) -> dict[str, Any]:
+    def _buyer_message(self, frame: BuyerMessage) -> str:
         assert self.agent is not None
         key = (frame.conversation_id, frame.message_id, "buyer_message")
         if key in self.agent.answers:
@@ -215,16 +217,16 @@ class AgentSession:
             "suggestions": [s.to_dict() for s in coaching.suggestions],
             "deadline": coaching.deadline, "limit_s": coaching.limit_s, "reminders": list(coaching.reminders),
         }
-        self.agent.remember(key, answer)
+        sent = self.agent.remember(key, answer)
         self.hub.record(frame.conversation_id, frame.message_id, "buyer_message", self.agent.agent_id, ts,
                         frame.text, {"buyer_name": frame.buyer_name, "variables": frame.variables,
                                      "intents": answer["intents"],
                                      "suggestions": [s["template_id"] for s in answer["suggestions"]],
                                      "chased_again": [f.previous_message_id for f in findings
                                                       if isinstance(f, BuyerChasedAgain)]})
-        return answer
+        return sent
 
-    def _agent_reply(self, frame: AgentReply) -> dict[str, Any]:
+    def _agent_reply(self, frame: AgentReply) -> str:
         assert self.agent is not None
         key = (frame.conversation_id, frame.message_id, "agent_reply")
         if key in self.agent.answers:
@@ -239,12 +241,12 @@ class AgentSession:
             "fine_yuan": timing.fine_yuan, "platform_on_time": timing.platform_on_time,
             "flags": [f.to_dict() for f in timing.flags],
         }
-        self.agent.remember(key, answer)
+        sent = self.agent.remember(key, answer)
         self.hub.record(frame.conversation_id, frame.message_id, "agent_reply", self.agent.agent_id, ts, frame.text,
                         {"template_id": frame.template_id, "auto": frame.auto, "latency_s": timing.latency_s,
                          "on_time": timing.on_time, "fine_yuan": timing.fine_yuan,
                          "flags": answer["flags"]})
-        return answer
+        return sent
 
     async def _feedback(self, frame: Feedback) -> None:
         """Store an agent's correction of an intent; ``coach train --with-corrections`` uses it."""
@@ -256,8 +258,8 @@ class AgentSession:
         key = (frame.conversation_id or "", frame.message_id, f"feedback:{frame.intent}")
         if key in self.agent.answers:
             return
-        self.agent.remember(key, {})
-        text = next((str(answer.get("text", "")) for (cid, mid, kind), answer in self.agent.answers.items()
+        self.agent.remember(key, None)
+        text = next((str(json.loads(answer).get("text", "")) for (cid, mid, kind), answer in self.agent.answers.items()
                      if mid == frame.message_id and kind == "buyer_message"
                      and (frame.conversation_id in (None, cid))), None)
         if text is None and frame.conversation_id:
@@ -273,7 +275,7 @@ class AgentSession:
         key = (frame.conversation_id or "", frame.message_id, f"suggestion_used:{frame.template_id}")
         if key in self.agent.answers:
             return
-        self.agent.remember(key, {})
+        self.agent.remember(key, None)
         self.hub.usage[frame.template_id] = self.hub.usage.get(frame.template_id, 0) + 1
         self.hub.record(frame.conversation_id or "", f"{frame.message_id}:{frame.template_id}", "suggestion_used",
                         self.agent.agent_id, time.time(), None, {"template_id": frame.template_id,
