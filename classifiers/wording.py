@@ -68,6 +68,26 @@ class Flag(NamedTuple):
         return self._asdict()
 
 
+_WINDOW_BEFORE = 8  # characters kept before a digit run: room for 扣扣号是 / QQ为 / 企鹅号
+
+
+def _digit_windows(text: str, run: re.Pattern[str], translate: bool) -> list[tuple[str, int]]:
+    """Windows of ``text`` around each maximal run that ``run`` finds, as (window, start).
+
+    With ``translate`` a window reads like the digits view (runs of four or more digit-like
+    characters as ASCII digits).  A window ends where its run ends, so a lookahead such as
+    ``(?!\\d)`` sees what it would see in the whole text (the run is maximal).
+    """
+    windows = []
+    for m in run.finditer(text):
+        start = max(0, m.start() - _WINDOW_BEFORE)
+        window = text[start:m.end()]
+        if translate:
+            window = _DIGIT_RUN.sub(lambda d: d.group().translate(_DIGIT_TABLE), window)
+        windows.append((window, start))
+    return windows
+
+
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """What the checker knows beyond the draft.
@@ -143,7 +163,7 @@ class Checker:
                 # ``requires`` literals ride in the phrase automaton: one scan arms the regexes.
                 for literal in rule.requires:
                     add(literal, index, _REQUIRE)
-                digit_run = re.compile(f"{_DIGIT_CLASS}{{{rule.min_digits}}}") if rule.min_digits else None
+                digit_run = re.compile(f"{_DIGIT_CLASS}{{{rule.min_digits},}}") if rule.min_digits else None
                 self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns],
                                     bool(rule.requires), digit_run))
                 if rule.view == "folded":
@@ -223,33 +243,46 @@ class Checker:
         folded: str | None = None
         known: set[str] | None = None
         for index, view_name, patterns, gated, digit_run in self._regex:
-            if (gated and index not in armed) or (digit_run is not None and not digit_run.search(compact.text)):
+            if gated and index not in armed:
                 continue
-            if view_name == "folded":
+            segments: list[tuple[str, int]]  # (text, where it starts in the view)
+            view: _DigitsView | Normalised | None
+            if digit_run is not None and view_name != "folded":
+                # Only around the long digit runs (a phone number and the few characters before
+                # it, such as 扣扣号是): a regex anchored by a lookbehind cannot skip ahead, so
+                # scanning a whole 160-character draft cost ~14 µs where a window costs ~1.
+                segments = _digit_windows(compact.text, digit_run, translate=view_name == "digits")
+                if not segments:
+                    continue
+                view = compact
+            elif digit_run is not None and not digit_run.search(compact.text):
+                continue
+            elif view_name == "folded":
                 if folded is None:
                     folded = fold_visible(draft)
-                text, view = folded, None
+                segments, view = [(folded, 0)], None
             elif view_name == "digits":
                 if digits_view is None:
                     digits_view = _DigitsView(compact)
-                text, view = digits_view.text, digits_view
+                segments, view = [(digits_view.text, 0)], digits_view
             else:
-                text, view = compact.text, compact  # type: ignore[assignment]
-            for pattern in patterns:
-                for m in pattern.finditer(text):
-                    if m.end() == m.start():
-                        continue
-                    if context.known_values:
-                        if known is None:
-                            known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
-                        if re.sub(r"\D", "", m.group()) in known:
+                segments, view = [(compact.text, 0)], compact
+            for text, shift in segments:
+                for pattern in patterns:
+                    for m in pattern.finditer(text):
+                        if m.end() == m.start():
                             continue
-                    if view is None:
-                        if any(a and a in m.group() for a in self._allow_folded.get(index, ())):
-                            continue
-                        hits.append((index, m.start(), m.end()))
-                    else:
-                        hits.append((index, *view.span(m.start(), m.end())))
+                        if context.known_values:
+                            if known is None:
+                                known = {re.sub(r"\D", "", v) for v in context.known_values} - {""}
+                            if re.sub(r"\D", "", m.group()) in known:
+                                continue
+                        if view is None:
+                            if any(a and a in m.group() for a in self._allow_folded.get(index, ())):
+                                continue
+                            hits.append((index, m.start(), m.end()))
+                        else:
+                            hits.append((index, *view.span(shift + m.start(), shift + m.end())))
         return hits
 
     def _shape_hits(self, draft: str, compact: Normalised) -> list[_Hit]:

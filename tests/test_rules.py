@@ -94,3 +94,45 @@ def test_recall_on_violating_drafts() -> None:
             silent.append(item["text"])
     assert len(silent) <= len(items) * 0.02, silent  # a violating draft nearly always gets some flag
     assert caught / total >= 0.95, caught / total
+
+
+def test_digit_rules_scanned_in_windows_find_what_a_whole_scan_finds() -> None:
+    # Rules with ``min_digits`` run their regexes only on windows around long digit runs; on
+    # random drafts full of digits, Chinese numerals and QQ prefixes that must change nothing.
+    import random
+    import re
+
+    from classifiers.text import normalise
+    from classifiers.wording import CheckContext, Checker, _DigitsView
+
+    rules = [r for r in load_default().rules if r.min_digits]
+    assert {r.id for r in rules} >= {"offsite.phone", "offsite.qq_number"}
+    checker = Checker(rules)
+    pieces = ["1", "3", "8", "0", "9", "一", "三", "八", "幺", "零", "①", "q", "QQ", "扣扣", "号", "是", "为",
+              "亲", "您好", "+86", " ", "-", "，", "订单", "a"]
+    rng = random.Random(5)
+    for _ in range(3000):
+        draft = "".join(rng.choice(pieces) for _ in range(rng.randint(5, 40)))
+        compact = normalise(draft)
+        view = _DigitsView(compact)
+        expected = set()
+        for rule in rules:
+            for pattern in rule.patterns:
+                for m in re.finditer(pattern, view.text):
+                    expected.add((rule.id, *view.span(m.start(), m.end())))
+        # Regex hits before flags of different rules are merged (a phone number inside a QQ
+        # hit), with overlapping hits of one rule joined as the checker joins them: a window
+        # may also see the tail of a match (q12345 inside qq12345).
+        armed = set(range(len(checker.rules)))
+        found = {(checker.rules[i].id, s, e) for i, s, e in checker._regex_hits(draft, compact, CheckContext(), armed)}
+        assert _joined(found) == _joined(expected), draft
+
+
+def _joined(hits: set[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
+    for rule, start, end in sorted(hits):
+        if out and out[-1][0] == rule and start < out[-1][2]:
+            out[-1] = (rule, out[-1][1], max(out[-1][2], end))
+        else:
+            out.append((rule, start, end))
+    return out
