@@ -183,7 +183,8 @@ class AgentSession:
             await self.send(self._close(frame))
         else:
             await self.send({"type": "pong", "server_time": time.time()})
-        self.agent.wake.set()
+        if isinstance(frame, BuyerMessage | AgentReply | CloseConversation):
+            self.agent.wake.set()  # the reply clock may have started or stopped: re-plan the alarms
         return kind
 
     def _ts(self, client_ts: float | None) -> float:
