@@ -71,17 +71,19 @@ class Flag(NamedTuple):
 _WINDOW_BEFORE = 8  # characters kept before a digit run: room for 扣扣号是 / QQ为 / 企鹅号
 
 
-def _digit_windows(text: str, run: re.Pattern[str], translate: bool) -> list[tuple[str, int]]:
-    """Windows of ``text`` around each maximal run that ``run`` finds, as (window, start).
+def _digit_windows(text: str, runs: list[tuple[int, int]], min_digits: int, translate: bool) -> list[tuple[str, int]]:
+    """Windows of ``text`` around each maximal digit run of ``min_digits`` or more, as (window, start).
 
     With ``translate`` a window reads like the digits view (runs of four or more digit-like
     characters as ASCII digits).  A window ends where its run ends, so a lookahead such as
     ``(?!\\d)`` sees what it would see in the whole text (the run is maximal).
     """
     windows = []
-    for m in run.finditer(text):
-        start = max(0, m.start() - _WINDOW_BEFORE)
-        window = text[start:m.end()]
+    for run_start, run_end in runs:
+        if run_end - run_start < min_digits:
+            continue
+        start = max(0, run_start - _WINDOW_BEFORE)
+        window = text[start:run_end]
         if translate:
             window = _DIGIT_RUN.sub(lambda d: d.group().translate(_DIGIT_TABLE), window)
         windows.append((window, start))
@@ -149,7 +151,7 @@ class Checker:
             if key:
                 entries.setdefault(key, []).append((rule, kind))
 
-        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool, re.Pattern[str] | None]] = []
+        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool, int | None]] = []
         self._shapes: list[int] = []
         self._noise_rules: set[int] = set()
         self._allow_folded: dict[int, list[str]] = {}
@@ -163,9 +165,8 @@ class Checker:
                 # ``requires`` literals ride in the phrase automaton: one scan arms the regexes.
                 for literal in rule.requires:
                     add(literal, index, _REQUIRE)
-                digit_run = re.compile(f"{_DIGIT_CLASS}{{{rule.min_digits},}}") if rule.min_digits else None
                 self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns],
-                                    bool(rule.requires), digit_run))
+                                    bool(rule.requires), rule.min_digits))
                 if rule.view == "folded":
                     self._allow_folded[index] = [fold_visible(a) for a in rule.allow]
             else:
@@ -195,13 +196,21 @@ class Checker:
         # ... and a probe with only their patterns: is that scan worth doing at all?
         self._noise_probe, _ = _compile({key: values for key, values in noise_entries.items()
                                           if any(kind == _HIT for _r, kind in values)})
+        # Digit runs long enough for any ``min_digits`` rule: found once per draft, shared.
+        shortest = min((r.min_digits for r in self.rules if r.match == "regex" and r.min_digits), default=None)
+        self._digit_runs = re.compile(f"{_DIGIT_CLASS}{{{shortest},}}") if shortest else None
         self._rank = [SEVERITY_RANK[r.severity] for r in self.rules]
         # What each rule's flags say, in ``Flag``'s field order around start/end/match.
         self._flag_texts = [((r.id, r.category, r.severity), (r.message, r.suggestion)) for r in self.rules]
         self._shape_set = frozenset(self._shapes)
         self._max_draft_chars = {i: r.max_draft_chars for i, r in enumerate(self.rules) if r.max_draft_chars is not None}
-        self._honorifics = {i: [w for w in (normalise(p).text for p in self.rules[i].patterns) if w]
-                            for i in self._shapes}
+        self._shape_specs: list[tuple[int, str, int, re.Pattern[str] | None]] = []
+        for i in self._shapes:
+            rule = self.rules[i]
+            words = [w for w in (normalise(p).text for p in rule.patterns) if w]
+            limit = rule.limit or (150 if rule.shape == "too_long" else 8)
+            self._shape_specs.append((i, rule.shape or "", limit,
+                                      re.compile("|".join(map(re.escape, words))) if words else None))
 
     # ------------------------------------------------------------------ scanning
     def _scan(self, view: Normalised, only_noise: bool = False,
@@ -242,21 +251,24 @@ class Checker:
         digits_view: _DigitsView | None = None
         folded: str | None = None
         known: set[str] | None = None
-        for index, view_name, patterns, gated, digit_run in self._regex:
+        runs: list[tuple[int, int]] | None = None
+        for index, view_name, patterns, gated, min_digits in self._regex:
             if gated and index not in armed:
                 continue
             segments: list[tuple[str, int]]  # (text, where it starts in the view)
             view: _DigitsView | Normalised | None
-            if digit_run is not None and view_name != "folded":
+            if min_digits is not None:
+                if runs is None:
+                    assert self._digit_runs is not None
+                    runs = [m.span() for m in self._digit_runs.finditer(compact.text)]
+                if not any(end - start >= min_digits for start, end in runs):
+                    continue
+            if min_digits is not None and view_name != "folded":
                 # Only around the long digit runs (a phone number and the few characters before
                 # it, such as 扣扣号是): a regex anchored by a lookbehind cannot skip ahead, so
                 # scanning a whole 160-character draft cost ~14 µs where a window costs ~1.
-                segments = _digit_windows(compact.text, digit_run, translate=view_name == "digits")
-                if not segments:
-                    continue
+                segments = _digit_windows(compact.text, runs or [], min_digits, translate=view_name == "digits")
                 view = compact
-            elif digit_run is not None and not digit_run.search(compact.text):
-                continue
             elif view_name == "folded":
                 if folded is None:
                     folded = fold_visible(draft)
@@ -287,16 +299,17 @@ class Checker:
 
     def _shape_hits(self, draft: str, compact: Normalised) -> list[_Hit]:
         hits: list[_Hit] = []
-        for index in self._shapes:
-            rule = self.rules[index]
-            if rule.shape == "one_char" and len(compact.text) <= 1 and draft.strip():
-                # one character, or nothing but a symbol/emoji ("?", "👌")
-                hits.append((index, *compact.span(0, 1)) if compact.text else (index, 0, len(draft)))
-            elif rule.shape == "too_long" and len(draft.strip()) > (rule.limit or 150):
-                hits.append((index, 0, len(draft)))
-            elif (rule.shape == "no_honorific" and len(compact.text) >= (rule.limit or 8)
-                  and not any(w in compact.text for w in self._honorifics[index])
-                  and len(_CJK.findall(compact.text)) >= (rule.limit or 8)):
+        text = compact.text
+        for index, shape, limit, honorific in self._shape_specs:
+            if shape == "one_char":
+                if len(text) <= 1 and draft.strip():
+                    # one character, or nothing but a symbol/emoji ("?", "👌")
+                    hits.append((index, *compact.span(0, 1)) if text else (index, 0, len(draft)))
+            elif shape == "too_long":
+                if len(draft) > limit and len(draft.strip()) > limit:
+                    hits.append((index, 0, len(draft)))
+            elif (shape == "no_honorific" and len(text) >= limit
+                  and (honorific is None or not honorific.search(text)) and len(_CJK.findall(text)) >= limit):
                 hits.append((index, 0, len(draft)))
         return hits
 
