@@ -147,6 +147,7 @@ class _Conversation:
     last_chase: str | None = None
     replied_since_chase: bool = False
     variables: dict[str, str] = field(default_factory=dict)
+    last_ts: float = 0.0  # time of the latest buyer message or reply
 
 
 class ConversationEngine:
@@ -194,6 +195,7 @@ class ConversationEngine:
                       with_suggestions: bool = True) -> list[Finding]:
         conv = self._conversation(conversation_id)
         conv.closed = False
+        conv.last_ts = max(conv.last_ts, ts)
         findings: list[Finding] = []
         closing = self.is_closing(text)
         prediction = self.classify(text)
@@ -231,6 +233,7 @@ class ConversationEngine:
     def agent_reply(self, conversation_id: str, message_id: str, text: str, ts: float,
                     auto: bool = False, template_id: str | None = None) -> list[Finding]:
         conv = self._conversation(conversation_id)
+        conv.last_ts = max(conv.last_ts, ts)
         known = frozenset(conv.variables.values())
         flags = tuple(self.policy.check(text, known)) if not auto else ()
         findings: list[Finding] = []
@@ -275,6 +278,14 @@ class ConversationEngine:
     def forget(self, conversation_id: str) -> None:
         """Drop a finished conversation's state (replay streams millions of them)."""
         self.conversations.pop(conversation_id, None)
+
+    def forget_idle(self, now: float, idle_s: float) -> int:
+        """Drop conversations with no message or reply for ``idle_s`` (a live agent's day holds
+        hundreds); their clocks fired long ago.  Returns how many were dropped."""
+        stale = [cid for cid, conv in self.conversations.items() if conv.last_ts < now - idle_s]
+        for cid in stale:
+            del self.conversations[cid]
+        return len(stale)
 
     def tick(self, now: float, conversation_ids: Iterable[str] | None = None) -> list[Finding]:
         """Warnings and breaches due at ``now`` (each fires once per round)."""

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     flood_frames_per_s: float = 50.0
     flood_burst: int = 100
     resume_window_s: float = 300.0
+    forget_idle_s: float = 4 * 3600.0  # conversation state dropped after this long without a message
     shift_override: str = Field(default="", description="force a shift id (e.g. for tests); empty = by clock")
     limit_scale: float = Field(default=1.0, description="multiply every reply limit (tests use small values)")
     timezone: str = "Asia/Shanghai"

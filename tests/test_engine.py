@@ -82,3 +82,13 @@ def test_marketplace_measure_beside_the_shop_limit(policy) -> None:  # type: ign
     e.buyer_message("c", "m1", "这个有货吗", T0)
     (timing,) = [f for f in e.agent_reply("c", "r1", "亲，有货的哦", T0 + 200) if isinstance(f, ReplyTiming)]
     assert not timing.on_time and not timing.platform_on_time  # past both 30 s and 3 min
+
+
+def test_idle_conversations_are_forgotten_active_ones_kept(policy) -> None:  # type: ignore[no-untyped-def]
+    e = engine(policy)
+    e.buyer_message("old", "m1", "在吗", T0)
+    e.buyer_message("busy", "m2", "在吗", T0)
+    e.agent_reply("busy", "r2", "亲，在的", T0 + 3 * 3600)  # a reply keeps a conversation alive
+    assert e.forget_idle(T0 + 4 * 3600 + 1, 4 * 3600) == 1
+    assert set(e.conversations) == {"busy"}
+    assert e.next_alarm() is None  # nothing left waiting

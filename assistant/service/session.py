@@ -301,8 +301,16 @@ def _prediction_fields(coaching: Coaching) -> dict[str, Any]:
 
 
 async def _run_timer(hub: Hub, agent: AgentState) -> None:
-    """Sleep until the agent's next warning/breach is due, push it, repeat."""
+    """Sleep until the agent's next warning/breach is due, push it, repeat.
+
+    About once a minute it also drops conversations idle for ``forget_idle_s``, so a service
+    running all day keeps only the conversations that can still need a reminder.
+    """
+    swept = time.time()
     while True:
+        if time.time() - swept >= 60.0:
+            swept = time.time()
+            agent.engine.forget_idle(swept, hub.settings.forget_idle_s)
         alarm = agent.engine.next_alarm()
         agent.wake.clear()
         delay = 60.0 if alarm is None else max(0.0, alarm - time.time())
