@@ -9,6 +9,7 @@ This module imports nothing else of ours.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -185,7 +186,9 @@ class ResponsePolicy(_Model):
         return self.shifts[-1]
 
 
+@lru_cache(maxsize=256)
 def _minutes(hhmm: str) -> int:
+    """Minutes after midnight of "HH:MM" (asked for every buyer message, so remembered)."""
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
 
