@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 import ahocorasick_rs
@@ -35,7 +36,9 @@ _NOISE_RE = re.compile(r"[0-9a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS, _REQUIRE = 0, 1, 2, 3
 _GLOBAL = -1
-_KeyMeaning = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]  # (hit rules, other (rule, kind))
+_BY_POSITION = itemgetter(1, 0)  # hits by start, then rule
+_new_flag = tuple.__new__  # a Flag from its eight fields in order, without the generated __new__
+_KeyMeaning = tuple[int, tuple[int, ...], tuple[tuple[int, int], ...]]  # (only rule or -1, hit rules, other (rule, kind))
 
 
 def _compile(entries: dict[str, list[tuple[int, int]]]) -> tuple[ahocorasick_rs.AhoCorasick | None, list[_KeyMeaning]]:
@@ -43,8 +46,13 @@ def _compile(entries: dict[str, list[tuple[int, int]]]) -> tuple[ahocorasick_rs.
     the rules it is a pattern of, and its other roles (allow, unless, requires) if any."""
     keys = list(entries)
     automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
-    meanings = [(tuple(rule for rule, kind in entries[k] if kind == _HIT),
-                 tuple((rule, kind) for rule, kind in entries[k] if kind != _HIT)) for k in keys]
+    meanings = []
+    for k in keys:
+        hit_rules = tuple(rule for rule, kind in entries[k] if kind == _HIT)
+        roles = tuple((rule, kind) for rule, kind in entries[k] if kind != _HIT)
+        # Most keys are a pattern of exactly one rule and nothing else: say so, for a fast path.
+        only = hit_rules[0] if len(hit_rules) == 1 and not roles else -1
+        meanings.append((only, hit_rules, roles))
     return automaton, meanings
 
 
@@ -85,7 +93,7 @@ def _digit_windows(text: str, runs: list[tuple[int, int]], min_digits: int, tran
         start = max(0, run_start - _WINDOW_BEFORE)
         window = text[start:run_end]
         if translate:
-            window = _DIGIT_RUN.sub(lambda d: d.group().translate(_DIGIT_TABLE), window)
+            window = _DIGIT_RUN.sub(_digits_of, window)
         windows.append((window, start))
     return windows
 
@@ -106,6 +114,10 @@ class CheckContext:
 _EMPTY_CONTEXT = CheckContext()
 
 
+def _digits_of(run: re.Match[str]) -> str:
+    return run.group().translate(_DIGIT_TABLE)
+
+
 class _DigitsView:
     """The compact text with digit runs read as ASCII digits (same length, same offsets).
 
@@ -117,7 +129,7 @@ class _DigitsView:
 
     def __init__(self, compact: Normalised) -> None:
         text = compact.text
-        self.text = _DIGIT_RUN.sub(lambda m: m.group().translate(_DIGIT_TABLE), text) if _DIGIT_RUN.search(text) else text
+        self.text = _DIGIT_RUN.sub(_digits_of, text)
         self._compact = compact
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -136,6 +148,16 @@ def _inside_longer(hit: _Hit, spans: Iterable[tuple[int, int]]) -> bool:
     for a_start, a_end in spans:
         if a_start < end and start < a_end and a_end - a_start > length:
             return True
+    return False
+
+
+def _any_overlap(hits: list[_Hit]) -> bool:
+    """Do any two of ``hits`` (sorted by start) overlap?"""
+    reach = -1
+    for _rule, start, end in hits:
+        if start < reach:
+            return True
+        reach = max(reach, end)
     return False
 
 
@@ -230,11 +252,12 @@ class Checker:
         for key_index, start, end in matches:
             if offsets is not None:
                 start, end = offsets[start], offsets[end - 1] + 1
-            hit_rules, roles = entries[key_index]
+            only, hit_rules, roles = entries[key_index]
+            if only >= 0:
+                hits.append((only, start, end))
+                continue
             for rule in hit_rules:
                 hits.append((rule, start, end))
-            if not roles:
-                continue
             for rule, kind in roles:
                 if kind == _ALLOW:
                     allows.append((rule, start, end))
@@ -387,21 +410,41 @@ class Checker:
                 last_rule, last_start, last_end = rule, start, end
                 merged.append((rule, start, end))
         if len(merged) > 1:
-            rank, shapes = self._rank, self._shape_set
-            merged.sort(key=lambda h: (-rank[h[0]], h[1] - h[2], h[1], h[0]))
-            covering: list[tuple[int, int]] = []  # spans of chosen non-shape hits
-            chosen: list[_Hit] = []
-            for hit in merged:
-                _rule, start, end = hit
-                for c_start, c_end in covering:
-                    if c_start <= start and end <= c_end:
-                        break
-                else:
-                    chosen.append(hit)
-                    if hit[0] not in shapes:
-                        covering.append((start, end))
-            chosen.sort(key=lambda h: (h[1], h[0]))
-            merged = chosen
+            # Shape hits (too long, no honorific) span the whole draft and never hide another
+            # hit; when the other hits do not overlap each other, no ranking is needed.
+            shapes = self._shape_set
+            plain = sorted((h for h in merged if h[0] not in shapes), key=_BY_POSITION)
+            if _any_overlap(plain):
+                merged = self._most_severe(merged)
+            else:
+                plain += [h for h in merged if h[0] in shapes and not self._hidden(h, plain)]
+                merged = sorted(plain, key=_BY_POSITION)
         texts = self._flag_texts
-        return [Flag(*texts[index][0], start, end, draft[start:end], *texts[index][1])
+        return [_new_flag(Flag, texts[index][0] + (start, end, draft[start:end]) + texts[index][1])
                 for index, start, end in merged]
+
+    def _hidden(self, shape_hit: _Hit, plain: list[_Hit]) -> bool:
+        """Would ``_most_severe`` drop this shape hit (inside a hit ranked before it)?"""
+        rank = self._rank
+        rule, start, end = shape_hit
+        mine = (-rank[rule], start - end, start, rule)
+        return any(c_start <= start and end <= c_end and (-rank[c_rule], c_start - c_end, c_start, c_rule) < mine
+                   for c_rule, c_start, c_end in plain)
+
+    def _most_severe(self, hits: list[_Hit]) -> list[_Hit]:
+        """Of overlapping hits keep the most severe, then the longest; back in position order."""
+        rank, shapes = self._rank, self._shape_set
+        ranked = [hit for _key, hit in sorted(((-rank[h[0]], h[1] - h[2], h[1], h[0]), h) for h in hits)]
+        covering: list[tuple[int, int]] = []  # spans of chosen non-shape hits
+        chosen: list[_Hit] = []
+        for hit in ranked:
+            _rule, start, end = hit
+            for c_start, c_end in covering:
+                if c_start <= start and end <= c_end:
+                    break
+            else:
+                chosen.append(hit)
+                if hit[0] not in shapes:
+                    covering.append((start, end))
+        chosen.sort(key=_BY_POSITION)
+        return chosen
