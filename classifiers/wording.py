@@ -36,6 +36,7 @@ _NOISE_RE = re.compile(r"[0-9a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS, _REQUIRE = 0, 1, 2, 3
 _GLOBAL = -1
+_Armed = dict[int, list[tuple[int, int, int, int]]]  # regex rule → its literals' (compact, original) spans
 _BY_POSITION = itemgetter(1, 0)  # hits by start, then rule
 _new_flag = tuple.__new__  # a Flag from its eight fields in order, without the generated __new__
 _KeyMeaning = tuple[int, tuple[int, ...], tuple[tuple[int, int], ...]]  # (only rule or -1, hit rules, other (rule, kind))
@@ -77,6 +78,31 @@ class Flag(NamedTuple):
 
 
 _WINDOW_BEFORE = 8  # characters kept before a digit run: room for 扣扣号是 / QQ为 / 企鹅号
+_DIGIT_LIKE = frozenset("0123456789" + "".join(CHINESE_DIGITS))
+
+
+def _merged_windows(spans: list[tuple[int, int]], reach: int, length: int,
+                    digits_in: str | None = None) -> list[tuple[int, int]]:
+    """``[start - reach, end + reach)`` around each span, clipped to ``[0, length)``, overlaps merged.
+
+    Merging keeps every literal at least ``reach`` characters from a window edge (or at the
+    real edge of the text), so a lookbehind or ``^`` shorter than ``reach`` sees what it would
+    see in the whole text.  With ``digits_in`` a window also never cuts a run of digit-like
+    characters, so the digits view of a window reads as that part of the whole view.
+    """
+    windows: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        ws, we = max(0, start - reach), min(length, end + reach)
+        if digits_in is not None:
+            while ws > 0 and digits_in[ws - 1] in _DIGIT_LIKE and digits_in[ws] in _DIGIT_LIKE:
+                ws -= 1
+            while we < length and digits_in[we] in _DIGIT_LIKE and digits_in[we - 1] in _DIGIT_LIKE:
+                we += 1
+        if windows and ws <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], we))
+        else:
+            windows.append((ws, we))
+    return windows
 
 
 def _digit_windows(text: str, runs: list[tuple[int, int]], min_digits: int, translate: bool) -> list[tuple[str, int]]:
@@ -173,7 +199,7 @@ class Checker:
             if key:
                 entries.setdefault(key, []).append((rule, kind))
 
-        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool, int | None]] = []
+        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool, int | None, int | None]] = []
         self._shapes: list[int] = []
         self._noise_rules: set[int] = set()
         self._allow_folded: dict[int, list[str]] = {}
@@ -188,7 +214,7 @@ class Checker:
                 for literal in rule.requires:
                     add(literal, index, _REQUIRE)
                 self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns],
-                                    bool(rule.requires), rule.min_digits))
+                                    bool(rule.requires), rule.min_digits, rule.reach if rule.requires else None))
                 if rule.view == "folded":
                     self._allow_folded[index] = [fold_visible(a) for a in rule.allow]
             else:
@@ -236,8 +262,9 @@ class Checker:
 
     # ------------------------------------------------------------------ scanning
     def _scan(self, view: Normalised, only_noise: bool = False,
-              armed: set[int] | None = None) -> tuple[list[_Hit], list[_Hit], list[_Hit]]:
-        """Phrase hits, allow spans and ``unless`` spans; regex rules whose ``requires`` occur go in ``armed``."""
+              armed: _Armed | None = None) -> tuple[list[_Hit], list[_Hit], list[_Hit]]:
+        """Phrase hits, allow spans and ``unless`` spans; regex rules whose ``requires`` occur go in
+        ``armed``, with where each literal stands (compact and original offsets)."""
         hits: list[_Hit] = []
         allows: list[_Hit] = []
         unless: list[_Hit] = []
@@ -249,9 +276,8 @@ class Checker:
         if not matches:
             return hits, allows, unless
         offsets = view.offsets
-        for key_index, start, end in matches:
-            if offsets is not None:
-                start, end = offsets[start], offsets[end - 1] + 1
+        for key_index, c_start, c_end in matches:
+            start, end = (c_start, c_end) if offsets is None else (offsets[c_start], offsets[c_end - 1] + 1)
             only, hit_rules, roles = entries[key_index]
             if only >= 0:
                 hits.append((only, start, end))
@@ -266,16 +292,16 @@ class Checker:
                 elif kind == _UNLESS:
                     unless.append((rule, start, end))
                 elif armed is not None:
-                    armed.add(rule)
+                    armed.setdefault(rule, []).append((c_start, c_end, start, end))
         return hits, allows, unless
 
-    def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext, armed: set[int]) -> list[_Hit]:
+    def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext, armed: _Armed) -> list[_Hit]:
         hits: list[_Hit] = []
         digits_view: _DigitsView | None = None
         folded: str | None = None
         known: set[str] | None = None
         runs: list[tuple[int, int]] | None = None
-        for index, view_name, patterns, gated, min_digits in self._regex:
+        for index, view_name, patterns, gated, min_digits, reach in self._regex:
             if gated and index not in armed:
                 continue
             segments: list[tuple[str, int]]  # (text, where it starts in the view)
@@ -292,6 +318,17 @@ class Checker:
                 # scanning a whole 160-character draft cost ~14 µs where a window costs ~1.
                 segments = _digit_windows(compact.text, runs or [], min_digits, translate=view_name == "digits")
                 view = compact
+            elif reach is not None:
+                # Only the stretches within ``reach`` of a required literal (好评, 喂 …).
+                if view_name == "folded":
+                    spans = _merged_windows([(o_s, o_e) for _cs, _ce, o_s, o_e in armed[index]], reach, len(draft))
+                    segments, view = [(fold_visible(draft[ws:we]), ws) for ws, we in spans], None
+                else:
+                    spans = _merged_windows([(c_s, c_e) for c_s, c_e, _os, _oe in armed[index]], reach,
+                                            len(compact.text), compact.text if view_name == "digits" else None)
+                    segments = [(_DIGIT_RUN.sub(_digits_of, compact.text[ws:we]) if view_name == "digits"
+                                 else compact.text[ws:we], ws) for ws, we in spans]
+                    view = compact
             elif view_name == "folded":
                 if folded is None:
                     folded = fold_visible(draft)
@@ -315,7 +352,7 @@ class Checker:
                         if view is None:
                             if any(a and a in m.group() for a in self._allow_folded.get(index, ())):
                                 continue
-                            hits.append((index, m.start(), m.end()))
+                            hits.append((index, shift + m.start(), shift + m.end()))
                         else:
                             hits.append((index, *view.span(shift + m.start(), shift + m.end())))
         return hits
@@ -343,7 +380,7 @@ class Checker:
         if context.placeholders:
             draft = PLACEHOLDER_RE.sub(lambda m: context.placeholders.get(m.group(1), m.group(0)), draft)
         compact = normalise(draft)
-        armed: set[int] = set()
+        armed: _Armed = {}
         hits, allows, unless = self._scan(compact, armed=armed)
         if self._noise_probe is not None and self._noise_makes_new_hit(compact.text):
             # Noise inside words (傻1逼): scan the view without digits and letters properly.

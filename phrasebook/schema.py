@@ -105,6 +105,8 @@ class WordingRule(_Model):
     ``requires`` (regex rules): literal strings of which at least one must occur in the
     compact (normalised) draft for the regex to be worth running; they are matched by the
     same automaton as the phrases, so most regexes never run.
+    ``reach`` (regex rules with ``requires``): every match lies within this many characters of
+    a required literal, so the regexes run only on those stretches of the draft.
     ``min_digits`` (regex rules): the compact draft must hold a run of at least this many
     digit-like characters (0-9, ①, 一…九, 幺) for the regex to run; phone and QQ numbers
     are long runs, and most drafts with a digit (3天, 2件) have none.
@@ -118,6 +120,7 @@ class WordingRule(_Model):
     view: Literal["compact", "digits", "folded"] = "compact"
     requires: tuple[str, ...] = ()  # regex runs only if one of these occurs (speed; see docstring)
     min_digits: int | None = Field(None, ge=1)  # regex runs only beside such a digit run (speed)
+    reach: int | None = Field(None, ge=1)  # regex runs only this near a required literal (speed)
     shape: Literal["one_char", "no_honorific", "too_long"] | None = None
     limit: int | None = None
     allow: tuple[str, ...] = ()

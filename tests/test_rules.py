@@ -123,7 +123,7 @@ def test_digit_rules_scanned_in_windows_find_what_a_whole_scan_finds() -> None:
         # Regex hits before flags of different rules are merged (a phone number inside a QQ
         # hit), with overlapping hits of one rule joined as the checker joins them: a window
         # may also see the tail of a match (q12345 inside qq12345).
-        armed = set(range(len(checker.rules)))
+        armed: dict[int, list[tuple[int, int, int, int]]] = {i: [] for i in range(len(checker.rules))}
         found = {(checker.rules[i].id, s, e) for i, s, e in checker._regex_hits(draft, compact, CheckContext(), armed)}
         assert _joined(found) == _joined(expected), draft
 
@@ -136,3 +136,23 @@ def _joined(hits: set[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
         else:
             out.append((rule, start, end))
     return out
+
+
+def test_rules_with_reach_find_what_a_whole_scan_finds() -> None:
+    # A ``reach`` rule runs only near its required literals; on random drafts built from its
+    # own words, punctuation, digits and noise, the flags must be those of a whole-text scan.
+    import random
+
+    from classifiers.wording import Checker
+
+    rules = [r for r in load_default().rules if r.reach]
+    assert {r.id for r in rules} >= {"taboo.wei", "review.cashback"}
+    windowed = Checker(rules)
+    whole = Checker([r.model_copy(update={"reach": None}) for r in rules])
+    pieces = ["喂", "餵", "好评", "五星", "晒图", "差评", "评价", "返现", "返", "送", "元", "红包", "删除", "改成",
+              "一下", "给您", "sb", "SB", "tmd", "a", "12", "三", "8", " ", "，", ",", "!", "在", "你", "我说",
+              "亲", "宝宝", "奶", "哦", "😀"]
+    rng = random.Random(11)
+    for _ in range(4000):
+        draft = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        assert windowed.check(draft) == whole.check(draft), draft
