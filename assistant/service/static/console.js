@@ -11,7 +11,7 @@ const FIELD_NAMES = {
   id: '编号', intents: '意图', text: '文本', tags: '标签', variant: '适用政策', status: '状态', author: '作者',
   version: '内容版本', source: '出处', category: '类别', severity: '级别', match: '匹配方式', patterns: '命中词',
   view: '作用于', shape: '形态', limit: '阈值', allow: '放行词', unless: '例外词', noise_tolerant: '容忍夹杂字符',
-  max_draft_chars: '草稿长度上限', message: '提示语', suggestion: '建议说法', why: '依据', enabled: '启用',
+  max_draft_chars: '草稿长度上限', requires: '先决词', min_digits: '最少连续数字', reach: '先决词前后字数', message: '提示语', suggestion: '建议说法', why: '依据', enabled: '启用',
   examples: '例子', name: '名称', description: '说明', keywords: '关键词', obligations: '处理要求',
   response: '回复时限', policy: '店铺政策', placeholders: '占位符',
 };
