@@ -129,19 +129,41 @@ class Featurizer:
         return Features(np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float32))
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """Features of many messages as one CSR matrix (built directly, no per-row arrays)."""
+        """Features of many messages as one CSR matrix.
+
+        Counting n-grams is per message; the TF-IDF weighting and the per-block L2 norms are
+        done once for the whole batch with NumPy (the same arithmetic as ``_weights``, in
+        float64, then stored as float32).
+        """
         indptr = [0]
         indices: list[int] = []
-        values: list[float] = []
+        counts: list[int] = []
+        block_sizes: list[int] = []  # one entry per non-empty block (char n-grams, words) per message
         for text in texts:
-            idx, vals = self._weights(text)
-            indices += idx
-            values += vals
+            for block in self.counts(normalise(text).text):
+                if block:
+                    indices += block.keys()
+                    counts += block.values()
+                    block_sizes.append(len(block))
             indptr.append(len(indices))
+        columns = np.asarray(indices, dtype=np.int64)
+        weights = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * self._idf64[columns]
+        if len(weights):
+            starts = np.concatenate(([0], np.cumsum(block_sizes[:-1]))).astype(np.int64)
+            norms = np.sqrt(np.add.reduceat(weights * weights, starts))
+            norms[norms == 0] = 1.0
+            weights /= np.repeat(norms, block_sizes)
         return sparse.csr_matrix(
-            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            (weights.astype(np.float32), columns, np.asarray(indptr, dtype=np.int64)),
             shape=(len(texts), len(self.vocabulary_)),
         )
+
+    @property
+    def _idf64(self) -> np.ndarray:
+        cached = getattr(self, "_idf64_cache", None)
+        if cached is None or len(cached) != len(self.idf_):
+            cached = self._idf64_cache = self.idf_.astype(np.float64)
+        return cached
 
     @property
     def _idf_list(self) -> list[float]:
