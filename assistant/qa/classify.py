@@ -10,7 +10,7 @@ supervisor keywords alone (``keyword_classifier``), which is what the model adds
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import ahocorasick_rs
@@ -52,11 +52,20 @@ def keyword_classifier(book: Phrasebook) -> Classify:
 
 
 def replay_classifier(policy: CompiledPolicy) -> Classify:
-    """The policy's trained model (without per-n-gram explanations), else the keyword classifier."""
+    """The policy's trained model (without per-n-gram explanations), else the keyword classifier.
+
+    The model's function also carries ``batch`` (many texts in one call, ~2× faster per text),
+    which the memo uses to classify a whole batch of conversations' new buyer texts at once.
+    """
     model = policy.model
     if model is not None:
         def classify(text: str) -> Prediction:
             return model.predict(text, explain=False)
+
+        def batch(texts: list[str]) -> list[Prediction]:
+            return model.predict_batch(texts, explain=False)
+
+        classify.batch = batch  # type: ignore[attr-defined]
         return classify
     return keyword_classifier(policy.book)
 
@@ -83,7 +92,21 @@ def memo_classify(classify: Classify, size: int = DEFAULT_MEMO) -> Classify:
         cache[text] = hit
         return hit
 
+    def prefetch(texts: Iterable[str]) -> None:
+        """Classify the texts not yet remembered in one batch call (when ``classify`` has one)."""
+        batch = getattr(classify, "batch", None)
+        if batch is None:
+            return
+        new = list(dict.fromkeys(t for t in texts if t not in cache))[:size]
+        if not new:
+            return
+        for text, prediction in zip(new, batch(new), strict=True):
+            if len(cache) >= size:
+                del cache[next(iter(cache))]
+            cache[text] = prediction
+
     memoised.cache = cache  # type: ignore[attr-defined]
+    memoised.prefetch = prefetch  # type: ignore[attr-defined]
     return memoised
 
 

@@ -176,7 +176,9 @@ def _init_worker() -> None:
 def _score_batch(batch: list[tuple[Any, ...]]) -> list[Scored]:
     assert _WORKER_SCORER is not None and _WORKER_ARGS is not None
     sinks, keeps = _WORKER_ARGS[5], _WORKER_ARGS[6]
-    return [_score(_WORKER_SCORER, Conversation.unpack(packed), sinks, True, keeps) for packed in batch]
+    conversations = [Conversation.unpack(packed) for packed in batch]
+    _WORKER_SCORER.prefetch(conversations)
+    return [_score(_WORKER_SCORER, conversation, sinks, True, keeps) for conversation in conversations]
 
 
 class _Scoring:
@@ -205,6 +207,7 @@ class _Scoring:
     def submit(self, batch: list[Conversation]) -> list[Scored]:
         if self.pool is None:
             assert self.scorer is not None
+            self.scorer.prefetch(batch)
             return [_score(self.scorer, conversation, self.sinks, False, self.keeps) for conversation in batch]
         self.pending.append(self.pool.apply_async(_score_batch, ([c.pack() for c in batch],)))
         out: list[Scored] = []

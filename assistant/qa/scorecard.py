@@ -23,7 +23,7 @@ Sections: 响应时效 40, 服务用语 30, 问题处理 30; a section never goe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,6 +130,12 @@ class Scorer:
         self.thanks = tuple(w for w in (normalise(t).text for t in config.thanks_words) if w)
 
     # ------------------------------------------------------------------ public
+    def prefetch(self, conversations: Iterable[Conversation]) -> None:
+        """Classify the new buyer texts of a batch of conversations in one call (memo only)."""
+        prefetch = getattr(self.classify, "prefetch", None)
+        if prefetch is not None:
+            prefetch(m.text for c in conversations for m in c.messages if m.role == "buyer")
+
     def score(self, conversation: Conversation) -> ConversationScore:
         run = _Run(self, conversation)
         try:
