@@ -23,15 +23,13 @@ import ahocorasick_rs
 
 from phrasebook.schema import PLACEHOLDER_RE, WordingRule
 
-from .text import CHINESE_DIGITS, Normalised, fold_visible, normalise, sentence_of, sentence_starts
+from .regex_windows import DIGIT_CLASS, DIGIT_RUN, DigitsView, digit_windows, digits_of, merged_windows
+from .text import Normalised, fold_visible, normalise, sentence_of, sentence_starts
 
 __all__ = ["Flag", "CheckContext", "Checker", "SEVERITY_RANK"]
 
 SEVERITY_RANK = {"warn": 1, "block": 2}
 _NOISE = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
-_DIGIT_TABLE = str.maketrans(CHINESE_DIGITS)
-_DIGIT_CLASS = "[0-9" + "".join(CHINESE_DIGITS) + "]"
-_DIGIT_RUN = re.compile(_DIGIT_CLASS + "{4,}")
 _NOISE_RE = re.compile(r"[0-9a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HIT, _ALLOW, _UNLESS, _REQUIRE = 0, 1, 2, 3
@@ -77,53 +75,6 @@ class Flag(NamedTuple):
         return self._asdict()
 
 
-_WINDOW_BEFORE = 8  # characters kept before a digit run: room for 扣扣号是 / QQ为 / 企鹅号
-_DIGIT_LIKE = frozenset("0123456789" + "".join(CHINESE_DIGITS))
-
-
-def _merged_windows(spans: list[tuple[int, int]], reach: int, length: int,
-                    digits_in: str | None = None) -> list[tuple[int, int]]:
-    """``[start - reach, end + reach)`` around each span, clipped to ``[0, length)``, overlaps merged.
-
-    Merging keeps every literal at least ``reach`` characters from a window edge (or at the
-    real edge of the text), so a lookbehind or ``^`` shorter than ``reach`` sees what it would
-    see in the whole text.  With ``digits_in`` a window also never cuts a run of digit-like
-    characters, so the digits view of a window reads as that part of the whole view.
-    """
-    windows: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        ws, we = max(0, start - reach), min(length, end + reach)
-        if digits_in is not None:
-            while ws > 0 and digits_in[ws - 1] in _DIGIT_LIKE and digits_in[ws] in _DIGIT_LIKE:
-                ws -= 1
-            while we < length and digits_in[we] in _DIGIT_LIKE and digits_in[we - 1] in _DIGIT_LIKE:
-                we += 1
-        if windows and ws <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], max(windows[-1][1], we))
-        else:
-            windows.append((ws, we))
-    return windows
-
-
-def _digit_windows(text: str, runs: list[tuple[int, int]], min_digits: int, translate: bool) -> list[tuple[str, int]]:
-    """Windows of ``text`` around each maximal digit run of ``min_digits`` or more, as (window, start).
-
-    With ``translate`` a window reads like the digits view (runs of four or more digit-like
-    characters as ASCII digits).  A window ends where its run ends, so a lookahead such as
-    ``(?!\\d)`` sees what it would see in the whole text (the run is maximal).
-    """
-    windows = []
-    for run_start, run_end in runs:
-        if run_end - run_start < min_digits:
-            continue
-        start = max(0, run_start - _WINDOW_BEFORE)
-        window = text[start:run_end]
-        if translate:
-            window = _DIGIT_RUN.sub(_digits_of, window)
-        windows.append((window, start))
-    return windows
-
-
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """What the checker knows beyond the draft.
@@ -140,31 +91,20 @@ class CheckContext:
 _EMPTY_CONTEXT = CheckContext()
 
 
-def _digits_of(run: re.Match[str]) -> str:
-    return run.group().translate(_DIGIT_TABLE)
-
-
-class _DigitsView:
-    """The compact text with digit runs read as ASCII digits (same length, same offsets).
-
-    Only runs of four or more digit-like characters (一三八…, ①③⑧ are already digits after
-    folding) are translated: phone and QQ numbers are long runs, while 一下 or 三天 are not.
-    """
-
-    __slots__ = ("text", "_compact")
-
-    def __init__(self, compact: Normalised) -> None:
-        text = compact.text
-        self.text = _DIGIT_RUN.sub(_digits_of, text)
-        self._compact = compact
-
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        return self._compact.span(start, end)
-
-
 #: A hit is (rule index, original start, original end): plain tuples, because a draft
 #: against 10,000 rules can produce dozens and object creation was a measurable share.
 _Hit = tuple[int, int, int]
+
+
+class _RegexRule(NamedTuple):
+    """A compiled regex rule and what limits where it looks."""
+
+    index: int
+    view: str  # compact, digits or folded
+    patterns: list[re.Pattern[str]]
+    gated: bool  # runs only when one of its ``requires`` literals occurs
+    min_digits: int | None  # ... only in windows around digit runs this long
+    reach: int | None  # ... only within this many characters of a required literal
 
 
 def _inside_longer(hit: _Hit, spans: Iterable[tuple[int, int]]) -> bool:
@@ -199,7 +139,7 @@ class Checker:
             if key:
                 entries.setdefault(key, []).append((rule, kind))
 
-        self._regex: list[tuple[int, str, list[re.Pattern[str]], bool, int | None, int | None]] = []
+        self._regex: list[_RegexRule] = []
         self._shapes: list[int] = []
         self._noise_rules: set[int] = set()
         self._allow_folded: dict[int, list[str]] = {}
@@ -213,8 +153,9 @@ class Checker:
                 # ``requires`` literals ride in the phrase automaton: one scan arms the regexes.
                 for literal in rule.requires:
                     add(literal, index, _REQUIRE)
-                self._regex.append((index, rule.view, [re.compile(p) for p in rule.patterns],
-                                    bool(rule.requires), rule.min_digits, rule.reach if rule.requires else None))
+                self._regex.append(_RegexRule(index, rule.view, [re.compile(p) for p in rule.patterns],
+                                              bool(rule.requires), rule.min_digits,
+                                              rule.reach if rule.requires else None))
                 if rule.view == "folded":
                     self._allow_folded[index] = [fold_visible(a) for a in rule.allow]
             else:
@@ -246,7 +187,7 @@ class Checker:
                                           if any(kind == _HIT for _r, kind in values)})
         # Digit runs long enough for any ``min_digits`` rule: found once per draft, shared.
         shortest = min((r.min_digits for r in self.rules if r.match == "regex" and r.min_digits), default=None)
-        self._digit_runs = re.compile(f"{_DIGIT_CLASS}{{{shortest},}}") if shortest else None
+        self._digit_runs = re.compile(f"{DIGIT_CLASS}{{{shortest},}}") if shortest else None
         self._rank = [SEVERITY_RANK[r.severity] for r in self.rules]
         # What each rule's flags say, in ``Flag``'s field order around start/end/match.
         self._flag_texts = [((r.id, r.category, r.severity), (r.message, r.suggestion)) for r in self.rules]
@@ -297,7 +238,7 @@ class Checker:
 
     def _regex_hits(self, draft: str, compact: Normalised, context: CheckContext, armed: _Armed) -> list[_Hit]:
         hits: list[_Hit] = []
-        digits_view: _DigitsView | None = None
+        digits_view: DigitsView | None = None
         folded: str | None = None
         known: set[str] | None = None
         runs: list[tuple[int, int]] | None = None
@@ -305,7 +246,7 @@ class Checker:
             if gated and index not in armed:
                 continue
             segments: list[tuple[str, int]]  # (text, where it starts in the view)
-            view: _DigitsView | Normalised | None
+            view: DigitsView | Normalised | None
             if min_digits is not None:
                 if runs is None:
                     assert self._digit_runs is not None
@@ -316,17 +257,17 @@ class Checker:
                 # Only around the long digit runs (a phone number and the few characters before
                 # it, such as 扣扣号是): a regex anchored by a lookbehind cannot skip ahead, so
                 # scanning a whole 160-character draft cost ~14 µs where a window costs ~1.
-                segments = _digit_windows(compact.text, runs or [], min_digits, translate=view_name == "digits")
+                segments = digit_windows(compact.text, runs or [], min_digits, translate=view_name == "digits")
                 view = compact
             elif reach is not None:
                 # Only the stretches within ``reach`` of a required literal (好评, 喂 …).
                 if view_name == "folded":
-                    spans = _merged_windows([(o_s, o_e) for _cs, _ce, o_s, o_e in armed[index]], reach, len(draft))
+                    spans = merged_windows([(o_s, o_e) for _cs, _ce, o_s, o_e in armed[index]], reach, len(draft))
                     segments, view = [(fold_visible(draft[ws:we]), ws) for ws, we in spans], None
                 else:
-                    spans = _merged_windows([(c_s, c_e) for c_s, c_e, _os, _oe in armed[index]], reach,
+                    spans = merged_windows([(c_s, c_e) for c_s, c_e, _os, _oe in armed[index]], reach,
                                             len(compact.text), compact.text if view_name == "digits" else None)
-                    segments = [(_DIGIT_RUN.sub(_digits_of, compact.text[ws:we]) if view_name == "digits"
+                    segments = [(DIGIT_RUN.sub(digits_of, compact.text[ws:we]) if view_name == "digits"
                                  else compact.text[ws:we], ws) for ws, we in spans]
                     view = compact
             elif view_name == "folded":
@@ -335,7 +276,7 @@ class Checker:
                 segments, view = [(folded, 0)], None
             elif view_name == "digits":
                 if digits_view is None:
-                    digits_view = _DigitsView(compact)
+                    digits_view = DigitsView(compact)
                 segments, view = [(digits_view.text, 0)], digits_view
             else:
                 segments, view = [(compact.text, 0)], compact

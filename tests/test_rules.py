@@ -102,8 +102,9 @@ def test_digit_rules_scanned_in_windows_find_what_a_whole_scan_finds() -> None:
     import random
     import re
 
+    from classifiers.regex_windows import DigitsView
     from classifiers.text import normalise
-    from classifiers.wording import CheckContext, Checker, _DigitsView
+    from classifiers.wording import CheckContext, Checker
 
     rules = [r for r in load_default().rules if r.min_digits]
     assert {r.id for r in rules} >= {"offsite.phone", "offsite.qq_number"}
@@ -114,7 +115,7 @@ def test_digit_rules_scanned_in_windows_find_what_a_whole_scan_finds() -> None:
     for _ in range(3000):
         draft = "".join(rng.choice(pieces) for _ in range(rng.randint(5, 40)))
         compact = normalise(draft)
-        view = _DigitsView(compact)
+        view = DigitsView(compact)
         expected = set()
         for rule in rules:
             for pattern in rule.patterns:
