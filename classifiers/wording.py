@@ -99,7 +99,7 @@ _Hit = tuple[int, int, int]
 class _RegexRule(NamedTuple):
     """A compiled regex rule and what limits where it looks."""
 
-    index: int
+    rule: int  # index into Checker.rules
     view: str  # compact, digits or folded
     patterns: list[re.Pattern[str]]
     gated: bool  # runs only when one of its ``requires`` literals occurs
