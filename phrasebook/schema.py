@@ -147,6 +147,10 @@ class WordingRule(_Model):
             raise ValueError(f"rule {self.id}: match={self.match} needs patterns")
         if self.match == "shape" and self.shape is None:
             raise ValueError(f"rule {self.id}: match=shape needs shape")
+        if self.reach is not None and (self.match != "regex" or not self.requires):
+            raise ValueError(f"rule {self.id}: reach 只用于带 requires 的正则规则 / reach needs match=regex and requires")
+        if self.min_digits is not None and self.match != "regex":
+            raise ValueError(f"rule {self.id}: min_digits 只用于正则规则 / min_digits needs match=regex")
         if self.match == "regex":
             for pattern in self.patterns:
                 try:

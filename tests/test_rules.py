@@ -157,3 +157,16 @@ def test_rules_with_reach_find_what_a_whole_scan_finds() -> None:
     for _ in range(4000):
         draft = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
         assert windowed.check(draft) == whole.check(draft), draft
+
+
+def test_window_fields_are_refused_where_they_cannot_apply() -> None:
+    from pydantic import ValidationError
+
+    from phrasebook.schema import WordingRule
+
+    base = {"id": "x.y", "category": "taboo", "severity": "warn", "message": "m"}
+    with pytest.raises(ValidationError, match="reach needs match=regex and requires"):
+        WordingRule(**base, match="regex", patterns=["喂"], reach=3)
+    with pytest.raises(ValidationError, match="min_digits needs match=regex"):
+        WordingRule(**base, patterns=["喂"], min_digits=5)
+    assert WordingRule(**base, match="regex", patterns=["喂"], requires=["喂"], reach=3).reach == 3
