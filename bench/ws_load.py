@@ -156,6 +156,19 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def measured_load(label: str, url: str, args: argparse.Namespace, server: psutil.Process | None,
+                  duration: float, ping_only: bool) -> Stats:
+    """One load phase: run it, report round trips, then the CPU both sides spent on it."""
+    cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
+    stats = run(run_load(url, args.agents, duration, args.rate, ping_only=ping_only))
+    report(label, stats, duration)
+    if server:
+        cpu = sum(server.cpu_times()[:2]) - cpu_before
+        print(f"  server CPU {cpu / duration:.0%} of one core, {cpu / max(stats.sent, 1) * 1000:.2f} ms per frame "
+              f"answered; load generator CPU {(client_cpu() - client_before) / duration:.0%}")
+    return stats
+
+
 def report(label: str, stats: Stats, duration: float) -> None:
     rtts = sorted(x for values in stats.rtt.values() for x in values)
     if not rtts:
@@ -226,22 +239,8 @@ def main() -> None:
         print(f"{args.agents} agents × ({args.rate:g} buyer messages + {args.rate:g} drafts)/s for {args.duration:g} s; "
               f"client and server on one {os.cpu_count()}-core machine"
               + ("; server pinned to CPU 0, client to the rest" if args.pin and server else ""))
-        cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
-        base = run(run_load(url, args.agents, min(args.duration, 15), args.rate, ping_only=True))
-        report("baseline: ping only", base, min(args.duration, 15))
-        if server:
-            cpu = sum(server.cpu_times()[:2]) - cpu_before
-            print(f"  server CPU {cpu / min(args.duration, 15):.0%} of one core, "
-                  f"{cpu / max(base.sent, 1) * 1000:.2f} ms per frame answered; "
-                  f"load generator CPU {(client_cpu() - client_before) / min(args.duration, 15):.0%}")
-        cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
-        stats = run(run_load(url, args.agents, args.duration, args.rate, ping_only=False))
-        report("coaching + draft checks", stats, args.duration)
-        if server:
-            cpu = sum(server.cpu_times()[:2]) - cpu_before
-            print(f"  server CPU {cpu / args.duration:.0%} of one core, "
-                  f"{cpu / max(stats.sent, 1) * 1000:.2f} ms per frame answered; "
-                  f"load generator CPU {(client_cpu() - client_before) / args.duration:.0%}")
+        measured_load("baseline: ping only", url, args, server, min(args.duration, 15), ping_only=True)
+        stats = measured_load("coaching + draft checks", url, args, server, args.duration, ping_only=False)
         for kind in ("coaching", "draft_check"):
             values = sorted(stats.rtt.get(kind, []))
             if values:

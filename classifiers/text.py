@@ -122,20 +122,21 @@ def _as_text(points: npt.NDArray[np.uint32]) -> str:
     return points.tobytes().decode("utf-32-le", "surrogatepass")
 
 
+def _folded(text: str, which: int) -> str:
+    """``text`` mapped through table ``which`` (0 = fold, 1 = visible fold), by the faster route."""
+    if len(text) < _ARRAY_FROM:
+        return text.translate(_tables()[which])
+    return _as_text(_fold_array(text, which))
+
+
 def fold(text: str) -> str:
     """Same length as ``text``: simplified, half-width, lower-case; ignorables become NUL."""
-    if len(text) < _ARRAY_FROM:
-        return text.translate(_tables()[0])
-    return _as_text(_fold_array(text, 0))
+    return _folded(text, 0)
 
 
 def fold_visible(text: str) -> str:
     """Like ``fold`` but punctuation and spaces stay (for links and other punctuated shapes)."""
-    if len(text) < _ARRAY_FROM:
-        return text.translate(_tables()[1])
-    return _as_text(_fold_array(text, 1))
-
-
+    return _folded(text, 1)
 
 
 class Normalised:
@@ -192,7 +193,7 @@ class Normalised:
 def normalise(text: str) -> Normalised:
     """Map ``text`` to its compact matching form, keeping the offset map back to ``text``."""
     if len(text) < _ARRAY_FROM:
-        folded = text.translate(_tables()[0])
+        folded = fold(text)
         if _DROP not in folded:
             return Normalised(text, folded)
         return Normalised(text, folded.replace(_DROP, ""), kept=folded)

@@ -240,23 +240,22 @@ class DemoCoach {
     this.enabled = false;
     clearTimeout(this.timers.retry);
     clearInterval(this.timers.ping);
-    if (this.ws) {
-      const ws = this.ws;
-      this.ws = null;
-      ws.onclose = null;
-      ws.close(1000, 'pane off');
-    }
+    this.dropSocket('pane off');
     this.setStatus('off', '话术教练未连接');
+  }
+
+  // Close the current socket on purpose: its onclose must not schedule a reconnect.
+  dropSocket(reason) {
+    if (!this.ws) return;
+    const ws = this.ws;
+    this.ws = null;
+    ws.onclose = null;
+    ws.close(1000, reason);
   }
 
   connect() {
     clearTimeout(this.timers.retry);
-    if (this.ws) {
-      const old = this.ws;
-      this.ws = null;
-      old.onclose = null;
-      old.close(1000, 'reconnect');
-    }
+    this.dropSocket('reconnect');
     if (!this.enabled) return;
     if (!this.token()) {
       this.setStatus('off', '填写令牌后点“连接”');
