@@ -80,6 +80,13 @@ def classifier_info(policy: CompiledPolicy) -> dict[str, Any]:
             **{k: meta[k] for k in ("trained_at", "train_hash", "train_examples") if k in meta}}
 
 
+def _keep(cache: dict[str, Any], size: int, key: str, value: Any) -> None:
+    """Put ``key`` last in an LRU dict (callers pop it on a hit), dropping the oldest when full."""
+    if key not in cache and len(cache) >= size:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
 def memo_classify(classify: Classify, size: int = DEFAULT_MEMO) -> Classify:
     cache: dict[str, Prediction] = {}
 
@@ -87,9 +94,7 @@ def memo_classify(classify: Classify, size: int = DEFAULT_MEMO) -> Classify:
         hit = cache.pop(text, None)
         if hit is None:
             hit = classify(text)
-            if len(cache) >= size:
-                del cache[next(iter(cache))]  # least recently used: hits move to the end
-        cache[text] = hit
+        _keep(cache, size, text, hit)
         return hit
 
     def prefetch(texts: Iterable[str]) -> None:
@@ -101,9 +106,7 @@ def memo_classify(classify: Classify, size: int = DEFAULT_MEMO) -> Classify:
         if not new:
             return
         for text, prediction in zip(new, batch(new), strict=True):
-            if len(cache) >= size:
-                del cache[next(iter(cache))]
-            cache[text] = prediction
+            _keep(cache, size, text, prediction)
 
     memoised.cache = cache  # type: ignore[attr-defined]
     memoised.prefetch = prefetch  # type: ignore[attr-defined]
@@ -125,9 +128,7 @@ class MemoChecker:
         hit = self.cache.pop(draft, None)
         if hit is None:
             hit = tuple(self.inner.check(draft, context))
-            if len(self.cache) >= self.size:
-                del self.cache[next(iter(self.cache))]  # least recently used: hits move to the end
-        self.cache[draft] = hit
+        _keep(self.cache, self.size, draft, hit)
         return list(hit)
 
     def __getattr__(self, name: str) -> Any:
