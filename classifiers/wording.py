@@ -13,6 +13,7 @@ Build a ``Checker`` once per published phrasebook; ``check`` is pure and thread-
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,6 +194,7 @@ class Checker:
         self._flag_texts = [((r.id, r.category, r.severity), (r.message, r.suggestion)) for r in self.rules]
         self._shape_set = frozenset(self._shapes)
         self._max_draft_chars = {i: r.max_draft_chars for i, r in enumerate(self.rules) if r.max_draft_chars is not None}
+        self._shortest_draft_limit = min(self._max_draft_chars.values(), default=sys.maxsize)
         self._shape_specs: list[tuple[int, str, int, re.Pattern[str] | None]] = []
         for i in self._shapes:
             rule = self.rules[i]
@@ -329,11 +331,13 @@ class Checker:
             hits += more
             allows += more_allows
         hits += self._regex_hits(draft, compact, context, armed)
-        hits += self._shape_hits(draft, compact)
-        if not hits:
+        shape_hits = self._shape_hits(draft, compact)
+        if shape_hits:
+            hits += shape_hits
+        elif not hits:
             return []
         hits = self._filter(draft, compact, hits, allows, unless)
-        return self._to_flags(draft, hits)
+        return self._to_flags(draft, hits, bool(shape_hits))
 
     def _noise_makes_new_hit(self, text: str) -> bool:
         """Do digits or letters inside a word hide a noise-tolerant pattern (傻1逼, 傻x逼)?
@@ -359,11 +363,13 @@ class Checker:
             spans: dict[int, list[tuple[int, int]]] = {}
             for a_rule, a_start, a_end in allows:
                 spans.setdefault(a_rule, []).append((a_start, a_end))
-            everywhere = spans.get(_GLOBAL, [])
+            everywhere = spans.pop(_GLOBAL, None)
+            # Most allow spans belong to rules that did not hit: test only where one could apply.
             hits = [hit for hit in hits
-                    if not _inside_longer(hit, spans.get(hit[0], ())) and not _inside_longer(hit, everywhere)]
-        if self._max_draft_chars:
-            size = len(compact.text)
+                    if not (hit[0] in spans and _inside_longer(hit, spans[hit[0]]))
+                    and not (everywhere and _inside_longer(hit, everywhere))]
+        size = len(compact.text)
+        if size > self._shortest_draft_limit:
             hits = [hit for hit in hits if size <= self._max_draft_chars.get(hit[0], size)]
         hit_rules = {hit[0] for hit in hits}
         unless = [u for u in unless if u[0] in hit_rules]
@@ -375,7 +381,7 @@ class Checker:
                     if hit[0] not in hedged or (hit[0], sentence_of(starts, hit[1])) not in beside]
         return hits
 
-    def _to_flags(self, draft: str, hits: list[_Hit]) -> list[Flag]:
+    def _to_flags(self, draft: str, hits: list[_Hit], with_shapes: bool) -> list[Flag]:
         """One flag per span: overlapping hits of one rule merge (加V + V信 → 加V信), then a hit
         inside another hit of equal or higher severity is dropped."""
         merged: list[_Hit] = []
@@ -391,12 +397,14 @@ class Checker:
             # Shape hits (too long, no honorific) span the whole draft and never hide another
             # hit; when the other hits do not overlap each other, no ranking is needed.
             shapes = self._shape_set
-            plain = sorted((h for h in merged if h[0] not in shapes), key=_BY_POSITION)
+            plain = sorted((h for h in merged if h[0] not in shapes) if with_shapes else merged, key=_BY_POSITION)
             if _any_overlap(plain):
                 merged = self._most_severe(merged)
-            else:
+            elif with_shapes:
                 plain += [h for h in merged if h[0] in shapes and not self._hidden(h, plain)]
                 merged = sorted(plain, key=_BY_POSITION)
+            else:
+                merged = plain
         texts = self._flag_texts
         return [_new_flag(Flag, texts[index][0] + (start, end, draft[start:end]) + texts[index][1])
                 for index, start, end in merged]
