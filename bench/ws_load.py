@@ -1,6 +1,7 @@
 """Load on ``/ws/agent``: N agents sending buyer messages and drafts, and idle connections held.
 
-    python bench/ws_load.py [--agents 500] [--duration 60] [--rate 2] [--idle 2000]
+    python bench/ws_load.py [--agents 500] [--duration 60] [--rate 2] [--idle 2000] [--pin]
+    python bench/ws_load.py --capacity [--capacity-step 50] [--step-duration 20] [--target-ms 20] --pin
 
 Starts a real ``coach serve`` on loopback (or use ``--url`` for one already running), connects
 the agents with the ``websockets`` client, each sending ``rate`` buyer messages and ``rate``
@@ -66,7 +67,8 @@ class Stats:
         self.frames_in = 0
 
 
-async def agent(url: str, index: int, stop_at: float, rate: float, stats: Stats, ping_only: bool) -> None:
+async def agent(url: str, index: int, stop_at: float, rate: float, stats: Stats, ping_only: bool,
+                phase: str = "") -> None:
     rng = random.Random(index)
     async with websockets.connect(url, max_queue=None) as ws:
         await ws.send(json.dumps({"type": "hello", "token": TOKEN, "agent_id": f"bench-{index}"}))
@@ -92,15 +94,15 @@ async def agent(url: str, index: int, stop_at: float, rate: float, stats: Stats,
         await asyncio.sleep(rng.random() * interval)
         while time.monotonic() < stop_at:
             n += 1
-            conversation = f"c{index}-{n // 20}"
+            conversation = f"c{phase}{index}-{n // 20}"
             if ping_only:
                 key, frame = "ping", {"type": "ping"}
             elif n % 2:
-                key = f"m{index}-{n}"
+                key = f"m{phase}{index}-{n}"
                 frame = {"type": "buyer_message", "conversation_id": conversation, "message_id": key,
                          "text": rng.choice(MESSAGES)}
             else:
-                key = f"d{index}-{n}"
+                key = f"d{phase}{index}-{n}"
                 frame = {"type": "draft", "conversation_id": conversation, "draft_id": key, "text": rng.choice(DRAFTS)}
             if ping_only and "ping" in pending:
                 await asyncio.sleep(interval)
@@ -116,7 +118,11 @@ async def agent(url: str, index: int, stop_at: float, rate: float, stats: Stats,
 async def run_load(url: str, agents: int, duration: float, rate: float, ping_only: bool) -> Stats:
     stats = Stats()
     stop_at = time.monotonic() + duration
-    await asyncio.gather(*(agent(url, i, stop_at, rate, stats, ping_only) for i in range(agents)))
+    # Fresh conversation and message ids for every phase: the server answers a repeated
+    # message_id from its resend cache without classifying it again (idempotency), which
+    # would make a second phase measure the cache instead of the coaching.
+    phase = f"{time.monotonic_ns():x}."
+    await asyncio.gather(*(agent(url, i, stop_at, rate, stats, ping_only, phase) for i in range(agents)))
     return stats
 
 
@@ -157,10 +163,10 @@ def client_cpu() -> float:
 
 
 def measured_load(label: str, url: str, args: argparse.Namespace, server: psutil.Process | None,
-                  duration: float, ping_only: bool) -> Stats:
+                  duration: float, ping_only: bool, agents: int | None = None) -> Stats:
     """One load phase: run it, report round trips, then the CPU both sides spent on it."""
     cpu_before, client_before = (sum(server.cpu_times()[:2]) if server else 0.0), client_cpu()
-    stats = run(run_load(url, args.agents, duration, args.rate, ping_only=ping_only))
+    stats = run(run_load(url, agents or args.agents, duration, args.rate, ping_only=ping_only))
     report(label, stats, duration)
     if server:
         cpu = sum(server.cpu_times()[:2]) - cpu_before
@@ -169,13 +175,18 @@ def measured_load(label: str, url: str, args: argparse.Namespace, server: psutil
     return stats
 
 
+def p99_ms(stats: Stats) -> float | None:
+    rtts = sorted(x for values in stats.rtt.values() for x in values)
+    return rtts[int(len(rtts) * 0.99) - 1] * 1000 if rtts else None
+
+
 def report(label: str, stats: Stats, duration: float) -> None:
     rtts = sorted(x for values in stats.rtt.values() for x in values)
     if not rtts:
         print(f"{label}: no answers")
         return
     p50 = statistics.median(rtts) * 1000
-    p99 = rtts[int(len(rtts) * 0.99) - 1] * 1000
+    p99 = p99_ms(stats)
     lost = stats.sent - stats.answered
     print(f"{label:28s} sent {stats.sent:,}  answered {stats.answered:,}  lost {lost:,}  errors {stats.errors:,}  "
           f"p50 {p50:.1f} ms  p99 {p99:.1f} ms  {stats.frames_in / duration:,.0f} frames/s in")
@@ -201,6 +212,25 @@ async def hold_idle(url: str, count: int, server: psutil.Process | None) -> None
         await ws.close()
 
 
+def capacity(url: str, args: argparse.Namespace, server: psutil.Process | None) -> None:
+    """How many agents one process serves within the target: steps of ``--capacity-step`` agents
+    until a step misses (p99 over the target, or any frame lost or errored).
+
+    This is the figure to size a deployment by (processes = agents / capacity); the same
+    server keeps its state from step to step, as a service does through a shift.
+    """
+    print(f"capacity: steps of {args.capacity_step} agents × {args.step_duration:g} s, target p99 ≤ {args.target_ms:g} ms")
+    best = 0
+    for agents in range(args.capacity_step, args.agents + 1, args.capacity_step):
+        stats = measured_load(f"  {agents} agents", url, args, server, args.step_duration, ping_only=False, agents=agents)
+        p99 = p99_ms(stats)
+        if p99 is None or p99 > args.target_ms or stats.answered < stats.sent or stats.errors:
+            break
+        best = agents
+    print(f"capacity: {best} agents per process at p99 ≤ {args.target_ms:g} ms "
+          f"({args.rate:g} buyer messages + {args.rate:g} drafts per agent per second)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, default=500)
@@ -209,6 +239,11 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=2000)
     parser.add_argument("--pin", action="store_true",
                         help="pin the server to CPU 0 and this client to the other CPUs (Linux)")
+    parser.add_argument("--capacity", action="store_true",
+                        help="instead of one load: step the number of agents and report how many meet the target")
+    parser.add_argument("--capacity-step", type=int, default=50)
+    parser.add_argument("--step-duration", type=float, default=20)
+    parser.add_argument("--target-ms", type=float, default=20)
     parser.add_argument("--url", default="", help="an already running server's ws URL (token must be " + TOKEN + ")")
     args = parser.parse_args()
     raise_fd_limit()
@@ -240,6 +275,9 @@ def main() -> None:
               f"client and server on one {os.cpu_count()}-core machine"
               + ("; server pinned to CPU 0, client to the rest" if args.pin and server else ""))
         measured_load("baseline: ping only", url, args, server, min(args.duration, 15), ping_only=True)
+        if args.capacity:
+            capacity(url, args, server)
+            return
         stats = measured_load("coaching + draft checks", url, args, server, args.duration, ping_only=False)
         for kind in ("coaching", "draft_check"):
             values = sorted(stats.rtt.get(kind, []))
